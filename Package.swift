@@ -1,0 +1,168 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Skiff: a sidecar data-plane proxy that speaks Envoy's v3 configuration language.
+///
+/// Dependencies point one way: SkiffCore ← SkiffConfig / SkiffRouting / SkiffHTTP ← SkiffUpstream
+/// ← SkiffServer. Control-plane targets (SkiffConfig, SkiffAdmin) never import pipeline code.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "skiff",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "skiff", targets: ["skiff"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
+    ],
+    targets: [
+        .target(
+            name: "SkiffCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "EnvoyAPI",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "SkiffConfig",
+            dependencies: [
+                "SkiffCore", "EnvoyAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffRouting",
+            dependencies: ["SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffTelemetry",
+            dependencies: ["SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffUpstream",
+            dependencies: [
+                "SkiffCore", "SkiffTelemetry",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffHTTP",
+            dependencies: [
+                "SkiffCore", "SkiffRouting", "SkiffUpstream", "SkiffTelemetry",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffTransport",
+            dependencies: [
+                "SkiffCore", "SkiffRouting", "SkiffUpstream", "SkiffHTTP", "SkiffTelemetry",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffAdmin",
+            dependencies: [
+                "SkiffCore", "SkiffTelemetry",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SkiffServer",
+            dependencies: [
+                "SkiffCore", "SkiffConfig", "SkiffTransport", "SkiffUpstream", "SkiffAdmin",
+                "SkiffTelemetry",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "skiff",
+            dependencies: [
+                "SkiffServer", "SkiffConfig", "SkiffCore", "EnvoyAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffCoreTests",
+            dependencies: ["SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffConfigTests",
+            dependencies: ["SkiffConfig", "SkiffCore", "EnvoyAPI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffRoutingTests",
+            dependencies: ["SkiffRouting", "SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffUpstreamTests",
+            dependencies: ["SkiffUpstream", "SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffHTTPTests",
+            dependencies: [
+                "SkiffHTTP", "SkiffCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffTelemetryTests",
+            dependencies: ["SkiffTelemetry", "SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "SkiffServer", "SkiffConfig", "SkiffCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

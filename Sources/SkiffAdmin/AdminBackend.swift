@@ -1,0 +1,33 @@
+import SkiffTelemetry
+
+/// What the admin endpoints read from and act on; implemented by the server.
+///
+/// Everything here is control plane: gathering stats asks every worker for its values on its own
+/// event loop, so the admin port never takes a lock the data path also takes.
+public protocol AdminBackend: Sendable {
+    /// Merged statistics from every worker.
+    func statsSamples() async -> [StatSample]
+    /// Envoy's `/clusters` text.
+    func clustersText() async -> String
+    /// Envoy's `/config_dump` JSON.
+    func configDump() async -> String
+    /// Envoy's `/server_info` JSON.
+    func serverInfo() async -> String
+    /// Whether the server is live (`/ready` answers 200 `LIVE`).
+    func isLive() -> Bool
+    /// `POST /quitquitquit`: begin shutting down.
+    func requestQuit()
+}
+
+/// A response from an admin endpoint.
+public struct AdminResponse: Sendable, Equatable {
+    public var status: Int
+    public var contentType: String
+    public var body: String
+
+    public init(status: Int, contentType: String = "text/plain; charset=UTF-8", body: String) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+}

@@ -1,0 +1,138 @@
+import EnvoyAPI
+import NIOCore
+import SkiffCore
+import SwiftProtobuf
+
+/// `envoy.config.cluster.v3.Cluster` → `ClusterConfig`, with Envoy's defaults.
+enum ClusterTranslator {
+    static let allowed: Set<String> = [
+        "name", "type", "connect_timeout", "lb_policy", "load_assignment", "max_requests_per_connection",
+        "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family", "respect_dns_ttl",
+        "per_connection_buffer_limit_bytes", "least_request_lb_config", "alt_stat_name", "metadata",
+    ]
+
+    static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
+        try SupportedFields.check(cluster, allowed: allowed, at: path)
+        guard !cluster.name.isEmpty else {
+            throw (path / "name").error("a cluster needs a name")
+        }
+        let discovery: ClusterConfig.Discovery
+        switch cluster.clusterDiscoveryType {
+        case .type(.static), nil: discovery = .staticHosts
+        case .type(.strictDns): discovery = .strictDNS
+        case .type(.logicalDns): discovery = .logicalDNS
+        case .type(let other):
+            throw (path / "type").error("cluster type \(other) is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS)")
+        case .clusterType:
+            throw (path / "cluster_type").error("custom cluster types are not supported")
+        }
+
+        var endpoints: [EndpointConfig] = []
+        let assignment = cluster.loadAssignment
+        let assignmentPath = path / "load_assignment"
+        try SupportedFields.check(assignment, allowed: ["cluster_name", "endpoints"], at: assignmentPath)
+        for (li, locality) in assignment.endpoints.enumerated() {
+            let localityPath = assignmentPath / "endpoints" / li
+            try SupportedFields.check(locality, allowed: ["lb_endpoints", "locality", "load_balancing_weight"], at: localityPath)
+            for (ei, lbEndpoint) in locality.lbEndpoints.enumerated() {
+                let endpointPath = localityPath / "lb_endpoints" / ei
+                try SupportedFields.check(lbEndpoint, allowed: ["endpoint", "load_balancing_weight", "health_status", "metadata"], at: endpointPath)
+                try SupportedFields.check(lbEndpoint.endpoint, allowed: ["address", "hostname"], at: endpointPath / "endpoint")
+                let address = try ProtoValues.socketAddress(lbEndpoint.endpoint.address, at: endpointPath / "endpoint" / "address")
+                if discovery == .staticHosts, !ProtoValues.ipLiteral(address.host) {
+                    throw (endpointPath / "endpoint" / "address" / "socket_address" / "address")
+                        .error("STATIC clusters need IP addresses; \"\(address.host)\" is a name (use STRICT_DNS)")
+                }
+                let weight = lbEndpoint.hasLoadBalancingWeight ? Int(lbEndpoint.loadBalancingWeight.value) : 1
+                guard weight >= 1 else {
+                    throw (endpointPath / "load_balancing_weight").error("must be at least 1")
+                }
+                endpoints.append(EndpointConfig(address: address, weight: weight))
+            }
+        }
+        if discovery == .logicalDNS, endpoints.count != 1 {
+            throw assignmentPath.error("LOGICAL_DNS clusters take exactly one endpoint")
+        }
+
+        var config = ClusterConfig(name: cluster.name, discovery: discovery, endpoints: endpoints)
+        if cluster.hasConnectTimeout {
+            config.connectTimeout = ProtoValues.duration(cluster.connectTimeout)
+            guard config.connectTimeout.nanoseconds > 0 else {
+                throw (path / "connect_timeout").error("must be greater than 0")
+            }
+        }
+        switch cluster.lbPolicy {
+        case .roundRobin: config.lbPolicy = .roundRobin
+        case .random: config.lbPolicy = .random
+        case .leastRequest:
+            var choices = 2
+            if case .leastRequestLbConfig(let lrConfig) = cluster.lbConfig {
+                try SupportedFields.check(lrConfig, allowed: ["choice_count"], at: path / "least_request_lb_config")
+                if lrConfig.hasChoiceCount {
+                    choices = Int(lrConfig.choiceCount.value)
+                    guard choices >= 2 else {
+                        throw (path / "least_request_lb_config" / "choice_count").error("must be at least 2")
+                    }
+                }
+            }
+            config.lbPolicy = .leastRequest(choiceCount: choices)
+        default:
+            throw (path / "lb_policy").error("\(cluster.lbPolicy) is not supported yet (ROUND_ROBIN, LEAST_REQUEST, RANDOM)")
+        }
+        if cluster.hasMaxRequestsPerConnection, cluster.maxRequestsPerConnection.value > 0 {
+            config.maxRequestsPerConnection = Int(cluster.maxRequestsPerConnection.value)
+        }
+        if cluster.hasDnsRefreshRate {
+            config.dnsRefreshRate = ProtoValues.duration(cluster.dnsRefreshRate)
+            guard config.dnsRefreshRate.nanoseconds >= 1_000_000 else {
+                throw (path / "dns_refresh_rate").error("must be at least 1ms")
+            }
+        }
+        switch cluster.dnsLookupFamily {
+        case .auto: config.dnsLookupFamily = .auto
+        case .v4Only: config.dnsLookupFamily = .v4Only
+        case .v6Only: config.dnsLookupFamily = .v6Only
+        case .v4Preferred: config.dnsLookupFamily = .v4Preferred
+        case .all: config.dnsLookupFamily = .all
+        case .UNRECOGNIZED(let value):
+            throw (path / "dns_lookup_family").error("unknown value \(value)")
+        }
+        if cluster.hasPerConnectionBufferLimitBytes {
+            config.bufferLimitBytes = max(Int(cluster.perConnectionBufferLimitBytes.value), 1024)
+        }
+        for (key, any) in cluster.typedExtensionProtocolOptions.sorted(by: { $0.key < $1.key }) {
+            try applyProtocolOptions(key: key, any: any, to: &config, at: path / "typed_extension_protocol_options" / key)
+        }
+        return config
+    }
+
+    /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`: HTTP/1.1 upstreams and the
+    /// common options Skiff implements (idle timeout, max requests per connection).
+    static func applyProtocolOptions(key: String, any: Google_Protobuf_Any, to config: inout ClusterConfig, at path: FieldPath) throws {
+        guard key == "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" else {
+            throw path.error("unknown protocol options extension")
+        }
+        let options: Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions
+        do {
+            options = try Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions(unpackingAny: any)
+        } catch {
+            throw path.error("expected envoy.extensions.upstreams.http.v3.HttpProtocolOptions: \(error)")
+        }
+        try SupportedFields.check(options, allowed: ["common_http_protocol_options", "explicit_http_config"], at: path)
+        if case .explicitHTTPConfig(let explicit) = options.upstreamProtocolOptions {
+            switch explicit.protocolConfig {
+            case .httpProtocolOptions: break
+            default:
+                throw (path / "explicit_http_config").error("only http_protocol_options (HTTP/1.1) is supported yet")
+            }
+        }
+        if options.hasCommonHTTPProtocolOptions {
+            let common = options.commonHTTPProtocolOptions
+            try SupportedFields.check(common, allowed: ["idle_timeout", "max_requests_per_connection"], at: path / "common_http_protocol_options")
+            config.idleTimeout = ProtoValues.timeout(common.idleTimeout, isSet: common.hasIdleTimeout, default: config.idleTimeout)
+            if common.hasMaxRequestsPerConnection, common.maxRequestsPerConnection.value > 0 {
+                config.maxRequestsPerConnection = Int(common.maxRequestsPerConnection.value)
+            }
+        }
+    }
+}

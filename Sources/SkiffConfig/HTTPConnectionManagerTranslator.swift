@@ -1,0 +1,96 @@
+import EnvoyAPI
+import NIOCore
+import SkiffCore
+import SwiftProtobuf
+
+/// `HttpConnectionManager` → `HTTPConnectionManagerConfig`, with Envoy's defaults.
+enum HTTPConnectionManagerTranslator {
+    static let routerType = "envoy.extensions.filters.http.router.v3.Router"
+
+    static func translate(
+        _ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
+        at path: FieldPath, clusters: Set<String>
+    ) throws -> HTTPConnectionManagerConfig {
+        try SupportedFields.check(
+            hcm,
+            allowed: [
+                "stat_prefix", "route_config", "codec_type", "http_filters", "common_http_protocol_options",
+                "max_request_headers_kb", "request_headers_timeout", "request_timeout", "stream_idle_timeout",
+                "server_name", "use_remote_address", "skip_xff_append", "generate_request_id",
+                "http_protocol_options",
+            ],
+            at: path,
+            hint: "rds arrives with the control-plane work, access_log and tracing with observability"
+        )
+        guard !hcm.statPrefix.isEmpty else {
+            throw (path / "stat_prefix").error("stat_prefix is required")
+        }
+        switch hcm.codecType {
+        case .auto, .http1: break
+        default:
+            throw (path / "codec_type").error("\(hcm.codecType) is not supported yet (AUTO, HTTP1)")
+        }
+        guard case .routeConfig(let routeConfig) = hcm.routeSpecifier else {
+            throw path.error("route_config is required (rds is not supported yet)")
+        }
+        try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
+        if hcm.hasHTTPProtocolOptions {
+            try SupportedFields.check(hcm.httpProtocolOptions, allowed: [], at: path / "http_protocol_options")
+        }
+
+        let table = try RouteTranslator.translate(routeConfig, at: path / "route_config", clusters: clusters)
+        var config = HTTPConnectionManagerConfig(statPrefix: hcm.statPrefix, routeTable: table)
+        if hcm.hasMaxRequestHeadersKb {
+            let kb = Int(hcm.maxRequestHeadersKb.value)
+            guard kb > 0, kb <= 8192 else {
+                throw (path / "max_request_headers_kb").error("must be between 1 and 8192")
+            }
+            config.maxRequestHeadersBytes = kb * 1024
+        }
+        if hcm.hasCommonHTTPProtocolOptions {
+            let common = hcm.commonHTTPProtocolOptions
+            try SupportedFields.check(common, allowed: ["idle_timeout", "max_requests_per_connection"], at: path / "common_http_protocol_options")
+            config.idleTimeout = ProtoValues.timeout(common.idleTimeout, isSet: common.hasIdleTimeout, default: config.idleTimeout)
+            if common.hasMaxRequestsPerConnection, common.maxRequestsPerConnection.value > 0 {
+                config.maxRequestsPerConnection = Int(common.maxRequestsPerConnection.value)
+            }
+        }
+        config.requestHeadersTimeout = ProtoValues.timeout(hcm.requestHeadersTimeout, isSet: hcm.hasRequestHeadersTimeout, default: nil)
+        config.requestTimeout = ProtoValues.timeout(hcm.requestTimeout, isSet: hcm.hasRequestTimeout, default: nil)
+        config.streamIdleTimeout = ProtoValues.timeout(hcm.streamIdleTimeout, isSet: hcm.hasStreamIdleTimeout, default: .minutes(5))
+        if !hcm.serverName.isEmpty {
+            config.serverName = hcm.serverName
+        }
+        config.useRemoteAddress = hcm.hasUseRemoteAddress && hcm.useRemoteAddress.value
+        config.skipXFFAppend = hcm.skipXffAppend
+        config.generateRequestID = hcm.hasGenerateRequestID ? hcm.generateRequestID.value : true
+        return config
+    }
+
+    /// Skiff runs the router as the only HTTP filter for now; it must be last, as in Envoy.
+    static func checkHTTPFilters(_ filters: [Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter], at path: FieldPath) throws {
+        guard !filters.isEmpty else {
+            throw path.error("the http_filters list must end with envoy.filters.http.router")
+        }
+        for (index, filter) in filters.enumerated() {
+            let filterPath = path / index
+            var typeName = ""
+            if case .typedConfig(let any) = filter.configType {
+                typeName = any.typeURL.split(separator: "/").last.map(String.init) ?? ""
+                if typeName == routerType {
+                    let router = try Envoy_Extensions_Filters_Http_Router_V3_Router(unpackingAny: any)
+                    try SupportedFields.check(router, allowed: [], at: filterPath / "typed_config")
+                }
+            }
+            let isRouter = typeName == routerType || (typeName.isEmpty && filter.name == "envoy.filters.http.router")
+            if !isRouter {
+                throw (filterPath / "typed_config").error(
+                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (only envoy.filters.http.router)"
+                )
+            }
+            if index != filters.count - 1 {
+                throw filterPath.error("envoy.filters.http.router must be the last HTTP filter")
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import EnvoyAPI
+import NIOCore
+import SkiffCore
+import SwiftProtobuf
+
+/// `envoy.config.listener.v3.Listener` → `ListenerConfig`.
+enum ListenerTranslator {
+    static let hcmType = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+    static let tcpProxyType = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+
+    static func translate(_ listener: Envoy_Config_Listener_V3_Listener, at path: FieldPath, clusters: Set<String>) throws -> ListenerConfig {
+        try SupportedFields.check(
+            listener,
+            allowed: [
+                "name", "address", "filter_chains", "default_filter_chain", "per_connection_buffer_limit_bytes",
+                "stat_prefix", "traffic_direction", "enable_reuse_port", "metadata",
+            ],
+            at: path
+        )
+        let address = try ProtoValues.socketAddress(listener.address, at: path / "address")
+        guard ProtoValues.ipLiteral(address.host) else {
+            throw (path / "address" / "socket_address" / "address").error("a listener binds an IP address, not \"\(address.host)\"")
+        }
+        var chains: [FilterChainConfig] = []
+        for (index, chain) in listener.filterChains.enumerated() {
+            chains.append(try filterChain(chain, at: path / "filter_chains" / index, clusters: clusters))
+        }
+        if listener.hasDefaultFilterChain {
+            var fallback = try filterChain(listener.defaultFilterChain, at: path / "default_filter_chain", clusters: clusters)
+            fallback.destinationPort = nil
+            chains.append(fallback)
+        }
+        guard !chains.isEmpty else {
+            throw (path / "filter_chains").error("a listener needs at least one filter chain")
+        }
+        let name = listener.name.isEmpty ? address.statName : listener.name
+        let bufferLimit = listener.hasPerConnectionBufferLimitBytes
+            ? max(Int(listener.perConnectionBufferLimitBytes.value), 1024) : 1024 * 1024
+        let statPrefix = listener.statPrefix.isEmpty ? address.statName : listener.statPrefix
+        return ListenerConfig(name: name, address: address, filterChains: chains, bufferLimitBytes: bufferLimit, statPrefix: statPrefix)
+    }
+
+    static func filterChain(_ chain: Envoy_Config_Listener_V3_FilterChain, at path: FieldPath, clusters: Set<String>) throws -> FilterChainConfig {
+        try SupportedFields.check(
+            chain, allowed: ["filters", "filter_chain_match", "name", "metadata"], at: path,
+            hint: "TLS transport sockets arrive with the mTLS work"
+        )
+        var port: Int?
+        if chain.hasFilterChainMatch {
+            try SupportedFields.check(chain.filterChainMatch, allowed: ["destination_port"], at: path / "filter_chain_match")
+            port = chain.filterChainMatch.hasDestinationPort ? Int(chain.filterChainMatch.destinationPort.value) : nil
+        }
+        guard let terminal = chain.filters.last else {
+            throw (path / "filters").error("a filter chain needs a terminal filter (http_connection_manager or tcp_proxy)")
+        }
+        let filterPath = path / "filters" / (chain.filters.count - 1)
+        if chain.filters.count > 1 {
+            throw (path / "filters" / 0).error("filter \"\(chain.filters[0].name)\" is not supported yet; only one terminal filter per chain")
+        }
+        let filter = try networkFilter(terminal, at: filterPath, clusters: clusters)
+        return FilterChainConfig(name: chain.name, destinationPort: port, filter: filter)
+    }
+
+    static func networkFilter(_ filter: Envoy_Config_Listener_V3_Filter, at path: FieldPath, clusters: Set<String>) throws -> NetworkFilterConfig {
+        guard case .typedConfig(let any) = filter.configType else {
+            throw (path / "typed_config").error("filter \"\(filter.name)\" needs a typed_config")
+        }
+        let typeName = any.typeURL.split(separator: "/").last.map(String.init) ?? any.typeURL
+        let typedPath = path / "typed_config"
+        switch typeName {
+        case hcmType:
+            let hcm = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: any)
+            return .httpConnectionManager(try HTTPConnectionManagerTranslator.translate(hcm, at: typedPath, clusters: clusters))
+        case tcpProxyType:
+            let tcp = try Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy(unpackingAny: any)
+            return .tcpProxy(try tcpProxy(tcp, at: typedPath, clusters: clusters))
+        default:
+            throw typedPath.error("network filter \(typeName) is not supported yet (http_connection_manager, tcp_proxy)")
+        }
+    }
+
+    static func tcpProxy(_ tcp: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, at path: FieldPath, clusters: Set<String>) throws -> TCPProxyConfig {
+        try SupportedFields.check(
+            tcp, allowed: ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts"], at: path
+        )
+        guard !tcp.statPrefix.isEmpty else {
+            throw (path / "stat_prefix").error("stat_prefix is required")
+        }
+        let target: ClusterTarget
+        switch tcp.clusterSpecifier {
+        case .cluster(let name):
+            guard clusters.contains(name) else {
+                throw (path / "cluster").error("unknown cluster \"\(name)\"")
+            }
+            target = .single(name)
+        case .weightedClusters(let weighted):
+            var entries: [WeightedClusterEntry] = []
+            for (index, entry) in weighted.clusters.enumerated() {
+                let entryPath = path / "weighted_clusters" / "clusters" / index
+                try SupportedFields.check(entry, allowed: ["name", "weight"], at: entryPath)
+                guard clusters.contains(entry.name) else {
+                    throw (entryPath / "name").error("unknown cluster \"\(entry.name)\"")
+                }
+                entries.append(WeightedClusterEntry(name: entry.name, weight: Int(entry.weight)))
+            }
+            let total = entries.reduce(0) { $0 + $1.weight }
+            guard total > 0 else {
+                throw (path / "weighted_clusters").error("the sum of weights must be greater than 0")
+            }
+            target = .weighted(entries, totalWeight: total)
+        case nil:
+            throw path.error("cluster or weighted_clusters is required")
+        }
+        let attempts = tcp.hasMaxConnectAttempts ? Int(tcp.maxConnectAttempts.value) : 1
+        guard attempts >= 1 else {
+            throw (path / "max_connect_attempts").error("must be at least 1")
+        }
+        return TCPProxyConfig(
+            statPrefix: tcp.statPrefix, target: target,
+            idleTimeout: ProtoValues.timeout(tcp.idleTimeout, isSet: tcp.hasIdleTimeout, default: .hours(1)),
+            maxConnectAttempts: attempts
+        )
+    }
+}

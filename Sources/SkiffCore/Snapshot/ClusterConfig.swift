@@ -1,0 +1,94 @@
+import NIOCore
+
+/// One upstream cluster (`envoy.config.cluster.v3.Cluster`) after translation.
+public struct ClusterConfig: Sendable {
+    /// How the cluster learns its hosts.
+    public enum Discovery: String, Sendable {
+        case staticHosts = "STATIC"
+        case strictDNS = "STRICT_DNS"
+        case logicalDNS = "LOGICAL_DNS"
+    }
+
+    /// `lb_policy`.
+    public enum LoadBalancerPolicy: Sendable, Equatable {
+        case roundRobin
+        /// Power of `choiceCount` random choices, fewest active requests wins.
+        case leastRequest(choiceCount: Int)
+        case random
+    }
+
+    /// `dns_lookup_family`.
+    public enum DNSLookupFamily: String, Sendable {
+        case auto = "AUTO"
+        case v4Only = "V4_ONLY"
+        case v6Only = "V6_ONLY"
+        case v4Preferred = "V4_PREFERRED"
+        case all = "ALL"
+    }
+
+    public var name: String
+    public var discovery: Discovery
+    /// `connect_timeout` (Envoy default 5 s).
+    public var connectTimeout: TimeAmount
+    public var lbPolicy: LoadBalancerPolicy
+    public var endpoints: [EndpointConfig]
+    /// `max_requests_per_connection` (nil: unlimited).
+    public var maxRequestsPerConnection: Int?
+    /// Upstream `common_http_protocol_options.idle_timeout` (Envoy default 1 h).
+    public var idleTimeout: TimeAmount?
+    /// `dns_refresh_rate` (Envoy default 5 s).
+    public var dnsRefreshRate: TimeAmount
+    public var dnsLookupFamily: DNSLookupFamily
+    /// `per_connection_buffer_limit_bytes` (Envoy default 1 MiB).
+    public var bufferLimitBytes: Int
+
+    public init(name: String, discovery: Discovery, endpoints: [EndpointConfig]) {
+        self.name = name
+        self.discovery = discovery
+        self.connectTimeout = .seconds(5)
+        self.lbPolicy = .roundRobin
+        self.endpoints = endpoints
+        self.maxRequestsPerConnection = nil
+        self.idleTimeout = .hours(1)
+        self.dnsRefreshRate = .seconds(5)
+        self.dnsLookupFamily = .auto
+        self.bufferLimitBytes = 1024 * 1024
+    }
+}
+
+/// One endpoint of a cluster's `load_assignment`.
+public struct EndpointConfig: Sendable, Hashable {
+    public var address: SocketAddressConfig
+    /// `load_balancing_weight` (default 1).
+    public var weight: Int
+
+    public init(address: SocketAddressConfig, weight: Int) {
+        self.address = address
+        self.weight = weight
+    }
+}
+
+/// Which cluster(s) a route or TCP proxy sends to.
+public enum ClusterTarget: Sendable, Equatable {
+    case single(String)
+    /// Weighted choice per request (or connection); weights may be 0, `totalWeight` > 0.
+    case weighted([WeightedClusterEntry], totalWeight: Int)
+
+    /// Every cluster name this target may pick.
+    public var clusterNames: [String] {
+        switch self {
+        case .single(let name): return [name]
+        case .weighted(let entries, _): return entries.map(\.name)
+        }
+    }
+}
+
+public struct WeightedClusterEntry: Sendable, Equatable {
+    public var name: String
+    public var weight: Int
+
+    public init(name: String, weight: Int) {
+        self.name = name
+        self.weight = weight
+    }
+}

@@ -1,0 +1,102 @@
+import NIOCore
+
+/// One listener (`envoy.config.listener.v3.Listener`) after translation.
+public struct ListenerConfig: Sendable {
+    public var name: String
+    public var address: SocketAddressConfig
+    public var filterChains: [FilterChainConfig]
+    /// `per_connection_buffer_limit_bytes` (Envoy default 1 MiB): the most a connection buffers
+    /// before it stops reading.
+    public var bufferLimitBytes: Int
+    /// `stat_prefix`, or the address in Envoy's stat form.
+    public var statPrefix: String
+
+    public init(
+        name: String, address: SocketAddressConfig, filterChains: [FilterChainConfig],
+        bufferLimitBytes: Int, statPrefix: String
+    ) {
+        self.name = name
+        self.address = address
+        self.filterChains = filterChains
+        self.bufferLimitBytes = bufferLimitBytes
+        self.statPrefix = statPrefix
+    }
+}
+
+/// One filter chain: its (optional) match and the terminal network filter it runs.
+public struct FilterChainConfig: Sendable {
+    public var name: String
+    /// `filter_chain_match.destination_port`, when set.
+    public var destinationPort: Int?
+    public var filter: NetworkFilterConfig
+
+    public init(name: String, destinationPort: Int?, filter: NetworkFilterConfig) {
+        self.name = name
+        self.destinationPort = destinationPort
+        self.filter = filter
+    }
+}
+
+/// The terminal network filters Skiff implements.
+public enum NetworkFilterConfig: Sendable {
+    case httpConnectionManager(HTTPConnectionManagerConfig)
+    case tcpProxy(TCPProxyConfig)
+}
+
+/// `envoy.filters.network.http_connection_manager` after translation.
+public struct HTTPConnectionManagerConfig: Sendable {
+    public var statPrefix: String
+    public var routeTable: RouteTable
+    /// `max_request_headers_kb` in bytes (Envoy default 60 KiB); larger heads get 431.
+    public var maxRequestHeadersBytes: Int
+    /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
+    public var idleTimeout: TimeAmount?
+    /// `request_headers_timeout` (default disabled): time allowed to receive a request head.
+    public var requestHeadersTimeout: TimeAmount?
+    /// `request_timeout` (default disabled): time allowed to receive the whole request.
+    public var requestTimeout: TimeAmount?
+    /// `stream_idle_timeout` (default 5 min; nil disables).
+    public var streamIdleTimeout: TimeAmount?
+    /// `server_name` (Envoy default "envoy"), written as the `server` response header.
+    public var serverName: String
+    /// `use_remote_address`: whether to append the peer address to `x-forwarded-for`.
+    public var useRemoteAddress: Bool
+    /// `skip_xff_append`.
+    public var skipXFFAppend: Bool
+    /// `generate_request_id` (default true).
+    public var generateRequestID: Bool
+    /// `common_http_protocol_options.max_requests_per_connection` (downstream), nil for no limit.
+    public var maxRequestsPerConnection: Int?
+
+    public init(statPrefix: String, routeTable: RouteTable) {
+        self.statPrefix = statPrefix
+        self.routeTable = routeTable
+        self.maxRequestHeadersBytes = 60 * 1024
+        self.idleTimeout = .hours(1)
+        self.requestHeadersTimeout = nil
+        self.requestTimeout = nil
+        self.streamIdleTimeout = .minutes(5)
+        self.serverName = "envoy"
+        self.useRemoteAddress = false
+        self.skipXFFAppend = false
+        self.generateRequestID = true
+        self.maxRequestsPerConnection = nil
+    }
+}
+
+/// `envoy.filters.network.tcp_proxy` after translation.
+public struct TCPProxyConfig: Sendable {
+    public var statPrefix: String
+    public var target: ClusterTarget
+    /// `idle_timeout` (Envoy default 1 h; nil disables).
+    public var idleTimeout: TimeAmount?
+    /// `max_connect_attempts` (default 1).
+    public var maxConnectAttempts: Int
+
+    public init(statPrefix: String, target: ClusterTarget, idleTimeout: TimeAmount?, maxConnectAttempts: Int) {
+        self.statPrefix = statPrefix
+        self.target = target
+        self.idleTimeout = idleTimeout
+        self.maxConnectAttempts = maxConnectAttempts
+    }
+}

@@ -1,0 +1,310 @@
+import NIOCore
+import NIOHTTP1
+import SkiffCore
+import SkiffTelemetry
+import SkiffUpstream
+
+/// The connection manager of one downstream HTTP/1.1 connection
+/// (`envoy.filters.network.http_connection_manager`).
+///
+/// It owns the connection's lifecycle (`HTTP1ConnectionStateMachine`), its timers (idle,
+/// request headers, request), protocol errors (400 / 431 and close), downstream back-pressure, and
+/// hands each request to a `RouterStream`, which does routing and the upstream exchange. Everything
+/// runs on the connection's event loop.
+public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundIn = HTTPServerResponsePart
+    public typealias OutboundOut = HTTPServerResponsePart
+
+    let config: HTTPConnectionManagerConfig
+    let worker: Worker
+    let stats: StatsScope
+    private var machine: HTTP1ConnectionStateMachine
+    private var context: ChannelHandlerContext?
+    private var stream: RouterStream?
+    private var remoteIP: String?
+    private var holdReads = false
+    private var pendingRead = false
+    private var idleTimer: Scheduled<Void>?
+    private var requestTimer: Scheduled<Void>?
+    private var responseInProgress = false
+
+    public init(config: HTTPConnectionManagerConfig, worker: Worker) {
+        self.config = config
+        self.worker = worker
+        self.stats = worker.stats.http(config.statPrefix)
+        self.machine = HTTP1ConnectionStateMachine(maxRequestsPerConnection: config.maxRequestsPerConnection)
+    }
+
+    var downstreamInfo: HeaderTransforms.DownstreamInfo {
+        HeaderTransforms.DownstreamInfo(
+            remoteIP: remoteIP, useRemoteAddress: config.useRemoteAddress,
+            skipXFFAppend: config.skipXFFAppend, generateRequestID: config.generateRequestID
+        )
+    }
+
+    // MARK: Connection lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        remoteIP = context.channel.remoteAddress?.ipAddress
+        stats.increment(HTTPStat.cxTotal)
+        stats.increment(HTTPStat.cxHTTP1Total)
+        stats.adjust(HTTPStat.cxActive, by: 1)
+        stats.adjust(HTTPStat.cxHTTP1Active, by: 1)
+        armIdleTimer()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        machine.closed()
+        cancelTimers()
+        stats.adjust(HTTPStat.cxActive, by: -1)
+        stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
+        stats.increment(HTTPStat.cxDestroy)
+        if let stream = detachStream() {
+            stats.increment(HTTPStat.rqRxReset)
+            stream.downstreamReset()
+        }
+        context.fireChannelInactive()
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            receivedHead(head)
+        case .body(let buffer):
+            stream?.downstreamBody(buffer)
+        case .end(let trailers):
+            requestTimer?.cancel()
+            requestTimer = nil
+            let action = machine.requestEnd()
+            stream?.downstreamEnd(trailers)
+            perform(action)
+        }
+    }
+
+    private func receivedHead(_ head: HTTPRequestHead) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
+        stats.increment(HTTPStat.rqTotal)
+        stats.increment(HTTPStat.rqHTTP1Total)
+        if let max = config.maxRequestsPerConnection, machine.requestCount == max {
+            stats.increment(HTTPStat.cxMaxRequestsReached)
+        }
+        if head.headers.contains(name: "content-length") && head.headers.contains(name: "transfer-encoding") {
+            // RFC 9112 §6.1: a request with both is a smuggling vector; Envoy rejects it with 400.
+            protocolError(status: 400, body: "Bad Request")
+            return
+        }
+        if let timeout = config.requestTimeout, let context {
+            requestTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
+                self?.requestTimedOut()
+            }
+        }
+        let stream = RouterStream(connection: self, request: head)
+        self.stream = stream
+        stats.adjust(HTTPStat.rqActive, by: 1)
+        stream.start()
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        stream?.flushUpstream()
+        context.fireChannelReadComplete()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // The client half-closed: finish the current response, then close.
+            machine.closeRequested()
+            if stream == nil {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        // The decoder closes the channel right after this returns: reply synchronously.
+        if parserError == .headerOverflow {
+            stats.increment(HTTPStat.rqTooLarge)
+            protocolError(status: 431, body: "Request Header Fields Too Large")
+        } else {
+            protocolError(status: 400, body: "Bad Request")
+        }
+    }
+
+    /// Answers a malformed request with `status` and closes the connection.
+    private func protocolError(status: Int, body: String) {
+        stats.increment(HTTPStat.cxProtocolError)
+        machine.closeRequested()
+        detachStream()?.downstreamReset()
+        closeWithLocalReply(LocalReply(status: status, flag: .downstreamProtocolError, body: body))
+    }
+
+    // MARK: Back-pressure
+
+    public func read(context: ChannelHandlerContext) {
+        if holdReads {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Stops or resumes reading from the downstream socket (upstream back-pressure).
+    func setHoldReads(_ hold: Bool) {
+        holdReads = hold
+        if !hold, pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stream?.downstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    // MARK: Writing responses (called by RouterStream)
+
+    /// Whether the response about to start keeps the connection open.
+    func responseStarting() -> Bool {
+        responseInProgress = true
+        return machine.responseStarting()
+    }
+
+    func writeResponseHead(_ head: HTTPResponseHead) {
+        stats.recordResponse(code: Int(head.status.code))
+        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func writeResponseBody(_ buffer: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    /// Ends the response and the stream; the connection goes idle or closes.
+    func writeResponseEnd(_ trailers: HTTPHeaders?) {
+        guard let context else { return }
+        responseInProgress = false
+        detachStream()
+        stats.increment(HTTPStat.rqCompleted)
+        let action = machine.responseEnd()
+        if action == .closeAfterFlush {
+            requestTimer?.cancel()
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            perform(action)
+        }
+    }
+
+    /// Sends a complete locally generated response for the current stream (route miss, upstream
+    /// failure, timeout) and ends the stream.
+    func sendLocalReply(_ reply: LocalReply, version: HTTPVersion) {
+        let keepAlive = responseStarting()
+        writeLocalReplyHead(reply, version: version, keepAlive: keepAlive)
+        writeResponseEnd(nil)
+    }
+
+    /// Sends a local reply outside any stream (protocol error, request timeout) and closes.
+    private func closeWithLocalReply(_ reply: LocalReply) {
+        guard let context else { return }
+        if !responseInProgress {
+            writeLocalReplyHead(reply, version: .http1_1, keepAlive: false)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        responseInProgress = false
+        context.close(promise: nil)
+    }
+
+    private func writeLocalReplyHead(_ reply: LocalReply, version: HTTPVersion, keepAlive: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(reply.body.utf8.count))
+        if !reply.body.isEmpty {
+            headers.add(name: "content-type", value: "text/plain")
+        }
+        headers.add(name: "date", value: worker.date.current())
+        headers.add(name: "server", value: config.serverName)
+        if !keepAlive {
+            headers.add(name: "connection", value: "close")
+        }
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
+        writeResponseHead(head)
+        if !reply.body.isEmpty, let context {
+            let body = context.channel.allocator.buffer(string: reply.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+    }
+
+    /// Closes the connection at once (a response already started and cannot be completed).
+    func resetConnection() {
+        detachStream()
+        machine.closeRequested()
+        context?.close(promise: nil)
+    }
+
+    @discardableResult
+    private func detachStream() -> RouterStream? {
+        guard let current = stream else { return nil }
+        stream = nil
+        stats.adjust(HTTPStat.rqActive, by: -1)
+        return current
+    }
+
+    // MARK: Timers
+
+    private func perform(_ action: HTTP1ConnectionStateMachine.Action) {
+        switch action {
+        case .none, .startStream:
+            break
+        case .becomeIdle:
+            armIdleTimer()
+        case .closeAfterFlush:
+            context?.close(promise: nil)
+        }
+    }
+
+    private func armIdleTimer() {
+        guard let timeout = config.idleTimeout, let context else { return }
+        idleTimer?.cancel()
+        idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
+            guard let self, self.stream == nil else { return }
+            self.stats.increment(HTTPStat.cxIdleTimeout)
+            self.context?.close(promise: nil)
+        }
+    }
+
+    private func requestTimedOut() {
+        stats.increment(HTTPStat.rqTimeout)
+        guard let stream = detachStream() else { return }
+        stream.downstreamReset()
+        machine.closeRequested()
+        closeWithLocalReply(LocalReply(status: 408, flag: .streamIdleTimeout, body: "request timeout"))
+    }
+
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        requestTimer?.cancel()
+        requestTimer = nil
+    }
+}
+
+@available(*, unavailable)
+extension HTTPConnectionManagerHandler: Sendable {}

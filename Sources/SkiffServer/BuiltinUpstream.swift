@@ -1,0 +1,82 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A small, fast HTTP/1.1 application for the demo and the benchmarks: answers every request with
+/// `200 hello from <name>` and an `x-upstream` header naming itself, after reading (and counting)
+/// any request body. Keep-alive, no allocation beyond NIO's own per request.
+public final class BuiltinUpstream: Sendable {
+    public let name: String
+    public let address: SocketAddress
+    private let channel: any Channel
+
+    private init(name: String, channel: any Channel) {
+        self.name = name
+        self.channel = channel
+        self.address = channel.localAddress!
+    }
+
+    public static func start(name: String, host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup) async throws -> BuiltinUpstream {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(HelloHandler(name: name))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        return BuiltinUpstream(name: name, channel: channel)
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Answers each request once its body has been read.
+private final class HelloHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let body: String
+    private let name: String
+    private var keepAlive = true
+    private var version = HTTPVersion.http1_1
+
+    init(name: String) {
+        self.name = name
+        self.body = "hello from \(name)\n"
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            keepAlive = head.isKeepAlive
+            version = head.version
+        case .body:
+            break
+        case .end:
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/plain")
+            headers.add(name: "content-length", value: String(body.utf8.count))
+            headers.add(name: "x-upstream", value: name)
+            if !keepAlive { headers.add(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            if keepAlive {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HelloHandler: Sendable {}

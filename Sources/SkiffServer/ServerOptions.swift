@@ -1,0 +1,20 @@
+import Logging
+import NIOCore
+
+/// How the server runs: the CLI fills this from Envoy-compatible flags.
+public struct ServerOptions: Sendable {
+    /// `--concurrency`: worker event loops (default: the number of cores).
+    public var concurrency: Int
+    /// `--drain-time-s`: how long in-flight requests get to finish on shutdown.
+    public var drainTime: TimeAmount
+    public var logger: Logger
+    /// The command line, for `/server_info`.
+    public var commandLine: [String]
+
+    public init(concurrency: Int = System.coreCount, drainTime: TimeAmount = .seconds(600), logger: Logger = Logger(label: "skiff"), commandLine: [String] = []) {
+        self.concurrency = max(1, concurrency)
+        self.drainTime = drainTime
+        self.logger = logger
+        self.commandLine = commandLine
+    }
+}

@@ -1,0 +1,201 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SkiffAdmin
+import SkiffCore
+import SkiffTelemetry
+import SkiffTransport
+import SkiffUpstream
+import Synchronization
+
+/// The composition root: event loops, workers, listeners, the admin endpoint and DNS refresh.
+///
+/// `start` builds one `Worker` per event loop, installs the snapshot's clusters on every worker
+/// (on that worker's loop), binds every listener on every worker, and binds the admin address.
+/// `run` serves until `shutdown` (SIGTERM, `POST /quitquitquit`, or the caller) and then drains.
+public final class SkiffServer: Sendable {
+    public let snapshot: BootstrapSnapshot
+    public let options: ServerOptions
+    let group: MultiThreadedEventLoopGroup
+    let workers: [NIOLoopBound<Worker>]
+    private let startedAt = wallClockSeconds()
+    private let state = Mutex(State())
+
+    struct State {
+        var listeners: [ListenerBinder.Bound] = []
+        var admin: AdminServer?
+        var live = false
+        var quit: AsyncStream<Void>.Continuation?
+        var quitRequested = false
+        var resolved: [String: [ResolvedEndpoint]] = [:]
+    }
+
+    private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {
+        self.snapshot = snapshot
+        self.options = options
+        self.group = group
+        self.workers = workers
+    }
+
+    /// Builds workers, installs clusters, binds listeners and the admin endpoint.
+    public static func start(_ snapshot: BootstrapSnapshot, options: ServerOptions = ServerOptions()) async throws -> SkiffServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: options.concurrency)
+        var workers: [NIOLoopBound<Worker>] = []
+        for (index, loop) in group.makeIterator().enumerated() {
+            let worker = try await loop.submit { NIOLoopBound(Worker(eventLoop: loop, index: index), eventLoop: loop) }.get()
+            workers.append(worker)
+        }
+        let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers)
+        do {
+            try await server.installClusters()
+            try await server.bindListeners()
+            if let admin = snapshot.admin {
+                let adminServer = try await AdminServer.bind(host: admin.host, port: admin.port, group: group, backend: server)
+                server.state.withLock { $0.admin = adminServer }
+            }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        server.state.withLock { $0.live = true }
+        return server
+    }
+
+    /// The bound address of a listener (by name), after `start`.
+    public func listenerAddress(named name: String) -> SocketAddress? {
+        state.withLock { $0.listeners.first { $0.name == name }?.address }
+    }
+
+    public var adminAddress: SocketAddress? {
+        state.withLock { $0.admin?.address }
+    }
+
+    // MARK: Startup
+
+    private func installClusters() async throws {
+        var resolved: [String: [ResolvedEndpoint]] = [:]
+        for cluster in snapshot.clusters {
+            do {
+                resolved[cluster.name] = try await EndpointResolver.resolve(cluster)
+            } catch {
+                // A DNS cluster that does not resolve yet starts empty (503 UH) and keeps retrying.
+                options.logger.warning("cluster \(cluster.name): \(error)")
+                resolved[cluster.name] = []
+            }
+        }
+        state.withLock { $0.resolved = resolved }
+        let clusters = snapshot.clusters
+        let installed = resolved
+        for worker in workers {
+            try await worker.eventLoop.submit {
+                worker.value.clusters.apply(clusters, resolved: installed)
+            }.get()
+        }
+    }
+
+    private func bindListeners() async throws {
+        for listener in snapshot.listeners {
+            let bound = try await ListenerBinder.bind(listener, workers: workers)
+            state.withLock { $0.listeners.append(bound) }
+            options.logger.info("listener \(listener.name) on \(bound.address)")
+        }
+    }
+
+    // MARK: Running
+
+    /// Serves until shutdown is requested, then drains and stops.
+    public func run() async {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        let alreadyQuit = state.withLock { state -> Bool in
+            state.quit = continuation
+            return state.quitRequested
+        }
+        let admin = state.withLock { $0.admin }
+        await withTaskGroup(of: Void.self) { group in
+            if let admin {
+                group.addTask { await admin.run() }
+            }
+            group.addTask { await DNSRefresher(server: self).run() }
+            if !alreadyQuit {
+                group.addTask {
+                    for await _ in stream { return }
+                }
+                // Wait for the quit signal (or cancellation), then stop everything else.
+                await group.next()
+            }
+            await self.stop()
+            group.cancelAll()
+        }
+    }
+
+    /// Asks `run` to drain and return.
+    public func requestQuit() {
+        state.withLock { state in
+            state.quitRequested = true
+            state.live = false
+            state.quit?.yield()
+            state.quit?.finish()
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain time), then stops.
+    public func stop() async {
+        let (listeners, admin) = state.withLock { state -> ([ListenerBinder.Bound], AdminServer?) in
+            state.live = false
+            let result = (state.listeners, state.admin)
+            state.listeners = []
+            state.admin = nil
+            return result
+        }
+        for listener in listeners {
+            for channel in listener.channels {
+                try? await channel.close()
+            }
+        }
+        await drainInFlight()
+        await admin?.close()
+        for worker in workers {
+            try? await worker.eventLoop.submit { worker.value.clusters.shutdown() }.get()
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    private func drainInFlight() async {
+        let deadline = NIODeadline.now() + options.drainTime
+        while NIODeadline.now() < deadline {
+            let active = await statsSamples().filter { $0.suffix == "downstream_rq_active" || $0.suffix == "downstream_cx_active" && $0.family == .tcp }
+            if active.allSatisfy({ $0.value == 0 }) { return }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // MARK: Cluster updates from DNS
+
+    func updateResolved(cluster: String, endpoints: [ResolvedEndpoint]) async {
+        let changed = state.withLock { state -> Bool in
+            if state.resolved[cluster] == endpoints { return false }
+            state.resolved[cluster] = endpoints
+            return true
+        }
+        guard changed else { return }
+        options.logger.info("cluster \(cluster): \(endpoints.count) hosts after DNS refresh")
+        for worker in workers {
+            try? await worker.eventLoop.submit { worker.value.clusters.updateHosts(cluster: cluster, resolved: endpoints) }.get()
+        }
+    }
+
+    // MARK: Reading workers
+
+    func perWorker<T: Sendable>(_ body: @escaping @Sendable (Worker) -> T) async -> [T] {
+        var out: [T] = []
+        for worker in workers {
+            if let value = try? await worker.eventLoop.submit({ body(worker.value) }).get() {
+                out.append(value)
+            }
+        }
+        return out
+    }
+
+    var uptimeSeconds: Int { Int(wallClockSeconds() - startedAt) }
+    var isLiveNow: Bool { state.withLock { $0.live } }
+}

@@ -1,0 +1,153 @@
+/// The families of statistics Skiff emits, with Envoy's names.
+///
+/// Each family lists its counters and gauges once; `StatsScope` stores them in arrays indexed by
+/// slot, and the Prometheus renderer turns the family's scope into Envoy's tag label
+/// (`envoy_cluster_name`, `envoy_http_conn_manager_prefix`, ...).
+public enum StatFamily: String, Sendable, CaseIterable {
+    case cluster
+    case http
+    case listener
+    case tcp
+    case server
+
+    /// The Prometheus label Envoy's default tag extractors give this family's scope.
+    public var scopeLabel: String? {
+        switch self {
+        case .cluster: return "envoy_cluster_name"
+        case .http: return "envoy_http_conn_manager_prefix"
+        case .listener: return "envoy_listener_address"
+        case .tcp: return "envoy_tcp_prefix"
+        case .server: return nil
+        }
+    }
+
+    /// The stem of per-status-code counters, if this family counts responses.
+    public var responseCodeBase: String? {
+        switch self {
+        case .cluster: return "upstream_rq"
+        case .http: return "downstream_rq"
+        default: return nil
+        }
+    }
+
+    public var counterNames: [String] {
+        switch self {
+        case .cluster: return ClusterStat.counters
+        case .http: return HTTPStat.counters
+        case .listener: return ListenerStat.counters
+        case .tcp: return TCPStat.counters
+        case .server: return []
+        }
+    }
+
+    public var gaugeNames: [String] {
+        switch self {
+        case .cluster: return ClusterStat.gauges
+        case .http: return HTTPStat.gauges
+        case .listener: return ListenerStat.gauges
+        case .tcp: return TCPStat.gauges
+        case .server: return []
+        }
+    }
+}
+
+/// `cluster.<name>.*` (Envoy's cluster manager and router upstream stats).
+public enum ClusterStat {
+    static let counters = [
+        "upstream_cx_total", "upstream_cx_connect_fail", "upstream_cx_connect_timeout",
+        "upstream_cx_destroy", "upstream_cx_destroy_local", "upstream_cx_destroy_remote",
+        "upstream_cx_max_requests", "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total",
+        "upstream_cx_http1_total", "upstream_cx_idle_timeout",
+        "upstream_rq_total", "upstream_rq_completed", "upstream_rq_timeout",
+        "upstream_rq_rx_reset", "upstream_rq_tx_reset", "upstream_rq_pending_total",
+        "upstream_rq_pending_failure_eject", "upstream_cx_none_healthy",
+    ]
+    static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
+
+    public static let cxTotal = StatCounter(0)
+    public static let cxConnectFail = StatCounter(1)
+    public static let cxConnectTimeout = StatCounter(2)
+    public static let cxDestroy = StatCounter(3)
+    public static let cxDestroyLocal = StatCounter(4)
+    public static let cxDestroyRemote = StatCounter(5)
+    public static let cxMaxRequests = StatCounter(6)
+    public static let cxRxBytes = StatCounter(7)
+    public static let cxTxBytes = StatCounter(8)
+    public static let cxHTTP1Total = StatCounter(9)
+    public static let cxIdleTimeout = StatCounter(10)
+    public static let rqTotal = StatCounter(11)
+    public static let rqCompleted = StatCounter(12)
+    public static let rqTimeout = StatCounter(13)
+    public static let rqRxReset = StatCounter(14)
+    public static let rqTxReset = StatCounter(15)
+    public static let rqPendingTotal = StatCounter(16)
+    public static let rqPendingFailureEject = StatCounter(17)
+    public static let cxNoneHealthy = StatCounter(18)
+
+    public static let cxActive = StatGauge(0)
+    public static let rqActive = StatGauge(1)
+    public static let rqPendingActive = StatGauge(2)
+}
+
+/// `http.<stat_prefix>.*` (HttpConnectionManager and router downstream stats).
+public enum HTTPStat {
+    static let counters = [
+        "downstream_cx_total", "downstream_cx_http1_total", "downstream_cx_destroy",
+        "downstream_cx_protocol_error", "downstream_cx_idle_timeout", "downstream_cx_rx_bytes_total",
+        "downstream_cx_tx_bytes_total", "downstream_rq_total", "downstream_rq_http1_total",
+        "downstream_rq_completed", "downstream_rq_timeout", "downstream_rq_rx_reset",
+        "downstream_rq_too_large", "downstream_rq_header_timeout", "no_route", "no_cluster",
+        "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached",
+    ]
+    static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active"]
+
+    public static let cxTotal = StatCounter(0)
+    public static let cxHTTP1Total = StatCounter(1)
+    public static let cxDestroy = StatCounter(2)
+    public static let cxProtocolError = StatCounter(3)
+    public static let cxIdleTimeout = StatCounter(4)
+    public static let cxRxBytes = StatCounter(5)
+    public static let cxTxBytes = StatCounter(6)
+    public static let rqTotal = StatCounter(7)
+    public static let rqHTTP1Total = StatCounter(8)
+    public static let rqCompleted = StatCounter(9)
+    public static let rqTimeout = StatCounter(10)
+    public static let rqRxReset = StatCounter(11)
+    public static let rqTooLarge = StatCounter(12)
+    public static let rqHeaderTimeout = StatCounter(13)
+    public static let noRoute = StatCounter(14)
+    public static let noCluster = StatCounter(15)
+    public static let routerRqTotal = StatCounter(16)
+    public static let rqDirectResponse = StatCounter(17)
+    public static let cxMaxRequestsReached = StatCounter(18)
+
+    public static let cxActive = StatGauge(0)
+    public static let rqActive = StatGauge(1)
+    public static let cxHTTP1Active = StatGauge(2)
+}
+
+/// `listener.<address>.*`.
+public enum ListenerStat {
+    static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match"]
+    static let gauges = ["downstream_cx_active"]
+
+    public static let cxTotal = StatCounter(0)
+    public static let cxDestroy = StatCounter(1)
+    public static let noFilterChainMatch = StatCounter(2)
+    public static let cxActive = StatGauge(0)
+}
+
+/// `tcp.<stat_prefix>.*` (TcpProxy).
+public enum TCPStat {
+    static let counters = [
+        "downstream_cx_total", "downstream_cx_rx_bytes_total", "downstream_cx_tx_bytes_total",
+        "downstream_cx_no_route", "idle_timeout", "upstream_flush_total",
+    ]
+    static let gauges = ["downstream_cx_rx_bytes_buffered", "downstream_cx_tx_bytes_buffered", "upstream_flush_active"]
+
+    public static let cxTotal = StatCounter(0)
+    public static let rxBytes = StatCounter(1)
+    public static let txBytes = StatCounter(2)
+    public static let noRoute = StatCounter(3)
+    public static let idleTimeout = StatCounter(4)
+}

@@ -1,0 +1,102 @@
+/// One scope of Envoy-named statistics (`cluster.<name>.`, `http.<prefix>.`, ...) on one worker.
+///
+/// A scope belongs to exactly one event loop: the data path bumps plain integers with no lock,
+/// atomic or shared cache line. Readers (the admin server) ask each worker for a `StatSample` list
+/// on the worker's own loop and merge them, so a request pays for an increment and nothing else.
+public final class StatsScope {
+    public let family: StatFamily
+    public let name: String
+    @usableFromInline var counters: [UInt64]
+    @usableFromInline var gauges: [Int64]
+    /// Per-status-code counters (`upstream_rq_200`), keyed by code; bounded by the 100...599 range.
+    @usableFromInline var codes: [Int: UInt64] = [:]
+
+    public init(family: StatFamily, name: String) {
+        self.family = family
+        self.name = name
+        self.counters = Array(repeating: 0, count: family.counterNames.count)
+        self.gauges = Array(repeating: 0, count: family.gaugeNames.count)
+    }
+
+    @inlinable
+    public func increment(_ counter: StatCounter, by amount: UInt64 = 1) {
+        counters[counter.slot] &+= amount
+    }
+
+    @inlinable
+    public func adjust(_ gauge: StatGauge, by delta: Int64) {
+        gauges[gauge.slot] &+= delta
+    }
+
+    /// Counts one response: the `<base>_<code>` and `<base>_<class>xx` counters.
+    @inlinable
+    public func recordResponse(code: Int) {
+        let clamped = min(max(code, 100), 599)
+        codes[clamped, default: 0] &+= 1
+    }
+
+    public func value(_ counter: StatCounter) -> UInt64 { counters[counter.slot] }
+    public func value(_ gauge: StatGauge) -> Int64 { gauges[gauge.slot] }
+
+    /// The scope's values as samples, for merging across workers.
+    public func samples() -> [StatSample] {
+        var out: [StatSample] = []
+        out.reserveCapacity(counters.count + gauges.count + codes.count * 2)
+        for (slot, suffix) in family.counterNames.enumerated() {
+            out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .counter, value: Int64(bitPattern: counters[slot])))
+        }
+        for (slot, suffix) in family.gaugeNames.enumerated() {
+            out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .gauge, value: gauges[slot]))
+        }
+        if let base = family.responseCodeBase {
+            var classes = [UInt64](repeating: 0, count: 6)
+            for (code, count) in codes {
+                classes[code / 100] &+= count
+                out.append(StatSample(family: family, scope: name, suffix: "\(base)_\(code)", kind: .counter, value: Int64(count)))
+            }
+            for cls in 1...5 {
+                out.append(StatSample(family: family, scope: name, suffix: "\(base)_\(cls)xx", kind: .counter, value: Int64(classes[cls])))
+            }
+        }
+        return out
+    }
+}
+
+@available(*, unavailable)
+extension StatsScope: Sendable {}
+
+/// A counter in a family, by slot.
+public struct StatCounter: Sendable {
+    public let slot: Int
+    @inlinable init(_ slot: Int) { self.slot = slot }
+}
+
+/// A gauge in a family, by slot.
+public struct StatGauge: Sendable {
+    public let slot: Int
+    @inlinable init(_ slot: Int) { self.slot = slot }
+}
+
+/// One value read from a scope.
+public struct StatSample: Sendable, Equatable {
+    public enum Kind: String, Sendable { case counter, gauge }
+
+    public var family: StatFamily
+    public var scope: String
+    public var suffix: String
+    public var kind: Kind
+    public var value: Int64
+
+    public init(family: StatFamily, scope: String, suffix: String, kind: Kind, value: Int64) {
+        self.family = family
+        self.scope = scope
+        self.suffix = suffix
+        self.kind = kind
+        self.value = value
+    }
+
+    /// The Envoy dotted name: `cluster.backend.upstream_rq_total`.
+    public var envoyName: String {
+        scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
+    }
+}

@@ -1,0 +1,270 @@
+import NIOCore
+import NIOPosix
+import SkiffCore
+import SkiffRouting
+import SkiffTelemetry
+import SkiffUpstream
+
+/// The downstream side of `envoy.filters.network.tcp_proxy`: picks a cluster and host, connects
+/// (up to `max_connect_attempts`), then pumps bytes both ways.
+///
+/// Reads from the downstream are held until the upstream is connected and whenever the upstream's
+/// write buffer is full; the upstream side (`TCPUpstreamHandler`) does the same in the other
+/// direction. Half-close is forwarded: when one side finishes sending, the other side's output is
+/// shut down, and the connection closes once both directions are done.
+public final class TCPProxyHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let config: TCPProxyConfig
+    private let worker: Worker
+    private let stats: StatsScope
+    private var context: ChannelHandlerContext?
+    private var upstream: TCPUpstreamHandler?
+    private var cluster: UpstreamCluster?
+    private var host: UpstreamHost?
+    private var attempts = 0
+    private var holdReads = true
+    private var pendingRead = false
+    private var early = CircularBuffer<ByteBuffer>()
+    private var earlyEOF = false
+    private var idleTimer: Scheduled<Void>?
+    private var lastActivity: UInt64 = 0
+    var inputClosed = false
+    private var closed = false
+
+    public init(config: TCPProxyConfig, worker: Worker) {
+        self.config = config
+        self.worker = worker
+        self.stats = worker.stats.tcp(config.statPrefix)
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        stats.increment(TCPStat.cxTotal)
+        if context.channel.isActive {
+            begin()
+        }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        begin()
+        context.fireChannelActive()
+    }
+
+    private var begun = false
+
+    private func begin() {
+        guard !begun else { return }
+        begun = true
+        touch()
+        armIdleTimer()
+        connectNext()
+    }
+
+    private func connectNext() {
+        attempts += 1
+        let name = WeightedPicker.pick(config.target, random: worker.random.next())
+        guard let cluster = worker.clusters.cluster(named: name) else {
+            stats.increment(TCPStat.noRoute)
+            closeBoth()
+            return
+        }
+        self.cluster = cluster
+        guard let host = cluster.pickHost(random: &worker.random) else {
+            closeBoth()
+            return
+        }
+        self.host = host
+        cluster.stats.increment(ClusterStat.cxTotal)
+        host.counters.cxTotal += 1
+        let upstream = TCPUpstreamHandler(downstream: self)
+        let bound = NIOLoopBound(upstream, eventLoop: worker.eventLoop)
+        let limit = cluster.config.bufferLimitBytes
+        ClientBootstrap(group: worker.eventLoop)
+            .connectTimeout(cluster.config.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(bound.value)
+                }
+            }
+            .connect(to: host.address)
+            .assumeIsolatedUnsafeUnchecked()
+            .whenComplete { [weak self] result in
+                self?.connectCompleted(result.map { _ in upstream }, cluster: cluster, host: host)
+            }
+    }
+
+    private func connectCompleted(_ result: Result<TCPUpstreamHandler, any Error>, cluster: UpstreamCluster, host: UpstreamHost) {
+        switch result {
+        case .failure(let error):
+            cluster.stats.increment(ClusterStat.cxConnectFail)
+            host.counters.cxConnectFail += 1
+            if case ChannelError.connectTimeout = error {
+                cluster.stats.increment(ClusterStat.cxConnectTimeout)
+            }
+            if closed { return }
+            if attempts < config.maxConnectAttempts {
+                connectNext()
+            } else {
+                closeBoth()
+            }
+        case .success(let upstream):
+            cluster.stats.adjust(ClusterStat.cxActive, by: 1)
+            host.counters.cxActive += 1
+            if closed {
+                upstream.close()
+                return
+            }
+            self.upstream = upstream
+            while let buffer = early.popFirst() {
+                upstream.write(buffer, flush: false)
+            }
+            upstream.flush()
+            if earlyEOF {
+                upstream.shutdownOutput()
+            }
+            setHoldReads(!upstream.isWritable)
+        }
+    }
+
+    // MARK: Downstream → upstream
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        touch()
+        stats.increment(TCPStat.rxBytes, by: UInt64(buffer.readableBytes))
+        cluster?.stats.increment(ClusterStat.cxTxBytes, by: UInt64(buffer.readableBytes))
+        if let upstream {
+            upstream.write(buffer, flush: false)
+            if !upstream.isWritable {
+                setHoldReads(true)
+            }
+        } else {
+            early.append(buffer)
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            if let upstream {
+                upstream.shutdownOutput()
+                if upstream.inputClosed { closeBoth() }
+            } else {
+                earlyEOF = true
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if holdReads {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func setHoldReads(_ hold: Bool) {
+        holdReads = hold
+        if !hold, pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        upstream?.setHoldReads(!context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Upstream → downstream (called by TCPUpstreamHandler)
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func upstreamData(_ buffer: ByteBuffer) {
+        touch()
+        stats.increment(TCPStat.txBytes, by: UInt64(buffer.readableBytes))
+        cluster?.stats.increment(ClusterStat.cxRxBytes, by: UInt64(buffer.readableBytes))
+        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func upstreamInputClosed() {
+        guard let context else { return }
+        context.close(mode: .output, promise: nil)
+        if inputClosed { closeBoth() }
+    }
+
+    func upstreamClosed() {
+        if let cluster, let host {
+            cluster.stats.adjust(ClusterStat.cxActive, by: -1)
+            cluster.stats.increment(ClusterStat.cxDestroy)
+            host.counters.cxActive -= 1
+        }
+        upstream = nil
+        flushThenClose()
+    }
+
+    // MARK: Teardown
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        idleTimer?.cancel()
+        upstream?.flushThenClose()
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closeBoth()
+    }
+
+    private func flushThenClose() {
+        guard let context, !closed else { return }
+        closed = true
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
+            .assumeIsolatedUnsafeUnchecked()
+            .whenComplete { _ in context.close(promise: nil) }
+    }
+
+    private func closeBoth() {
+        upstream?.close()
+        if !closed {
+            closed = true
+            context?.close(promise: nil)
+        }
+    }
+
+    // MARK: Idle timeout
+
+    private func touch() {
+        lastActivity = SystemClock().nowNanoseconds()
+    }
+
+    private func armIdleTimer(after delay: TimeAmount? = nil) {
+        guard let timeout = config.idleTimeout, let context else { return }
+        idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay ?? timeout) { [weak self] in
+            guard let self else { return }
+            let idle = Int64(SystemClock().nowNanoseconds() - self.lastActivity)
+            if idle >= timeout.nanoseconds {
+                self.stats.increment(TCPStat.idleTimeout)
+                self.closeBoth()
+            } else {
+                self.armIdleTimer(after: .nanoseconds(timeout.nanoseconds - idle))
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension TCPProxyHandler: Sendable {}

@@ -1,0 +1,75 @@
+import NIOCore
+import SkiffCore
+import SkiffTelemetry
+
+/// The clusters of one worker, by name.
+///
+/// Lives on the worker's event loop. The control plane calls `apply` there (via
+/// `eventLoop.execute`) with a new set of cluster configs and resolved endpoints; requests started
+/// earlier keep the host and connection they already hold.
+public final class ClusterManager {
+    public let eventLoop: any EventLoop
+    private let stats: WorkerStats
+    private var clusters: [String: UpstreamCluster] = [:]
+    public var random = FastRandom()
+
+    public init(eventLoop: any EventLoop, stats: WorkerStats) {
+        self.eventLoop = eventLoop
+        self.stats = stats
+    }
+
+    public func cluster(named name: String) -> UpstreamCluster? {
+        clusters[name]
+    }
+
+    public var allClusters: [UpstreamCluster] {
+        clusters.values.sorted { $0.config.name < $1.config.name }
+    }
+
+    /// Installs or updates clusters; clusters not named in `configs` are removed.
+    public func apply(_ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]]) {
+        eventLoop.preconditionInEventLoop()
+        var keep = Set<String>()
+        for config in configs {
+            keep.insert(config.name)
+            let endpoints = resolved[config.name] ?? []
+            if let cluster = clusters[config.name] {
+                cluster.update(config: config, resolved: endpoints)
+            } else {
+                let cluster = UpstreamCluster(
+                    config: config, eventLoop: eventLoop, stats: stats.cluster(config.name), seed: random.next()
+                )
+                cluster.update(config: config, resolved: endpoints)
+                clusters[config.name] = cluster
+            }
+        }
+        for (name, cluster) in clusters where !keep.contains(name) {
+            cluster.shutdown()
+            clusters.removeValue(forKey: name)
+        }
+    }
+
+    /// Updates the hosts of one cluster (after a DNS refresh).
+    public func updateHosts(cluster name: String, resolved: [ResolvedEndpoint]) {
+        guard let cluster = clusters[name] else { return }
+        cluster.update(config: cluster.config, resolved: resolved)
+    }
+
+    /// Host counters for `/clusters`, on this worker.
+    public func hostReport() -> [String: [(host: String, weight: Int, counters: HostCounters)]] {
+        var report: [String: [(host: String, weight: Int, counters: HostCounters)]] = [:]
+        for (name, cluster) in clusters {
+            report[name] = cluster.hosts.map { ($0.displayName, $0.weight, $0.counters) }
+        }
+        return report
+    }
+
+    public func shutdown() {
+        for cluster in clusters.values {
+            cluster.shutdown()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ClusterManager: Sendable {}

@@ -1,0 +1,91 @@
+import NIOCore
+import SkiffCore
+import SkiffTelemetry
+
+/// One cluster on one worker: its config, current hosts, load balancer and per-host pools.
+public final class UpstreamCluster {
+    public private(set) var config: ClusterConfig
+    public private(set) var hosts: [UpstreamHost] = []
+    public let stats: StatsScope
+    let eventLoop: any EventLoop
+    private var balancer: LoadBalancer
+    private var weights: [Int] = []
+    private var pools: [ObjectIdentifier: HTTP1ConnectionPool] = [:]
+
+    init(config: ClusterConfig, eventLoop: any EventLoop, stats: StatsScope, seed: UInt64) {
+        self.config = config
+        self.eventLoop = eventLoop
+        self.stats = stats
+        self.balancer = LoadBalancer(policy: config.lbPolicy, seed: seed)
+    }
+
+    /// Chooses a host for a new request or connection, or nil if the cluster has none.
+    public func pickHost(random: inout FastRandom) -> UpstreamHost? {
+        guard let index = balancer.pick(weights: weights, active: { self.hosts[$0].activeRequests }, random: &random) else {
+            stats.increment(ClusterStat.cxNoneHealthy)
+            return nil
+        }
+        return hosts[index]
+    }
+
+    /// The HTTP/1.1 pool to `host` on this worker.
+    public func http1Pool(for host: UpstreamHost) -> HTTP1ConnectionPool {
+        let key = ObjectIdentifier(host)
+        if let pool = pools[key] {
+            return pool
+        }
+        let pool = HTTP1ConnectionPool(host: host, cluster: self)
+        pools[key] = pool
+        return pool
+    }
+
+    /// Replaces the config and host set, keeping host objects (and their pools) whose address stays.
+    func update(config: ClusterConfig, resolved: [ResolvedEndpoint]) {
+        if config.lbPolicy != self.config.lbPolicy {
+            balancer = LoadBalancer(policy: config.lbPolicy)
+        }
+        self.config = config
+        var existing: [SocketAddress: UpstreamHost] = [:]
+        for host in hosts {
+            existing[host.address] = host
+        }
+        var next: [UpstreamHost] = []
+        for endpoint in resolved {
+            if let host = existing.removeValue(forKey: endpoint.address) {
+                host.weight = endpoint.weight
+                next.append(host)
+            } else {
+                next.append(UpstreamHost(address: endpoint.address, weight: endpoint.weight))
+            }
+        }
+        // Hosts that left: their idle connections close; in-flight requests finish on their own.
+        for gone in existing.values {
+            pools.removeValue(forKey: ObjectIdentifier(gone))?.drainIdle()
+        }
+        hosts = next
+        weights = next.map(\.weight)
+        balancer.reset()
+    }
+
+    /// Closes every idle pooled connection (cluster removed or worker stopping).
+    func shutdown() {
+        for pool in pools.values {
+            pool.drainIdle()
+        }
+        pools = [:]
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamCluster: Sendable {}
+
+/// An endpoint with its address resolved.
+public struct ResolvedEndpoint: Sendable, Hashable {
+    public var address: SocketAddress
+    public var weight: Int
+
+    public init(address: SocketAddress, weight: Int) {
+        self.address = address
+        self.weight = weight
+    }
+}

@@ -1,0 +1,176 @@
+import NIOCore
+import NIOHTTP1
+import SkiffCore
+import SkiffTelemetry
+
+/// One HTTP/1.1 connection to an upstream host: the last handler of its pipeline and the handle a
+/// request uses to write to it.
+///
+/// At most one request uses a connection at a time (`responseHandler`); the pool hands it to the
+/// next request only after a complete response to a complete request on a keep-alive connection,
+/// so a half-used connection is never shared. Reads from the upstream are held while the
+/// downstream cannot take more (`holdReads`), which is how back-pressure crosses the proxy.
+public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
+    public typealias InboundIn = HTTPClientResponsePart
+    public typealias OutboundIn = HTTPClientRequestPart
+    public typealias OutboundOut = HTTPClientRequestPart
+
+    private var context: ChannelHandlerContext?
+    private weak var responseHandler: (any UpstreamResponseHandler)?
+    weak var pool: HTTP1ConnectionPool?
+    private var idleTimer: Scheduled<Void>?
+
+    /// Requests sent on this connection so far.
+    public private(set) var requestsSent = 0
+    private var requestComplete = false
+    private var responseComplete = false
+    private var reusable = true
+    private var holdReads = false
+    private var pendingRead = false
+
+    init() {}
+
+    public var isActive: Bool { context?.channel.isActive ?? false }
+    public var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    // MARK: Use by a request
+
+    /// Attaches a request; subsequent response parts go to `handler`.
+    public func begin(_ handler: any UpstreamResponseHandler) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        responseHandler = handler
+        requestsSent += 1
+        requestComplete = false
+        responseComplete = false
+        setHoldReads(false)
+    }
+
+    public func write(_ part: HTTPClientRequestPart, flush: Bool) {
+        guard let context else { return }
+        if case .end = part {
+            requestComplete = true
+        }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(part), promise: nil)
+        }
+    }
+
+    public func flush() {
+        context?.flush()
+    }
+
+    /// Stops or resumes reading from the upstream socket (downstream back-pressure).
+    public func setHoldReads(_ hold: Bool) {
+        holdReads = hold
+        if !hold, pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    /// Detaches the current request. The connection goes back to the pool if both directions
+    /// completed on a keep-alive connection, and is closed otherwise.
+    public func finish() {
+        responseHandler = nil
+        setHoldReads(false)
+        if reusable && requestComplete && responseComplete && isActive {
+            pool?.release(self)
+        } else {
+            close()
+        }
+    }
+
+    /// Detaches the current request and closes the connection (reset, timeout, downstream gone).
+    public func abort() {
+        responseHandler = nil
+        reusable = false
+        close()
+    }
+
+    func close() {
+        reusable = false
+        idleTimer?.cancel()
+        idleTimer = nil
+        context?.close(promise: nil)
+    }
+
+    func startIdleTimer(_ timeout: TimeAmount?, onExpiry: @escaping () -> Void) {
+        guard let timeout, let context else { return }
+        idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
+            onExpiry()
+        }
+    }
+
+    // MARK: ChannelHandler
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let handler = responseHandler else {
+            // A response nobody asked for: the connection is out of sync, drop it.
+            close()
+            return
+        }
+        switch part {
+        case .head(let head):
+            if head.status.code >= 200 {
+                reusable = reusable && head.isKeepAlive
+            }
+            handler.upstreamResponseHead(head)
+        case .body(let buffer):
+            handler.upstreamResponseBody(buffer)
+        case .end(let trailers):
+            responseComplete = true
+            handler.upstreamResponseEnd(trailers)
+        }
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if holdReads {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        responseHandler?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        reusable = false
+        idleTimer?.cancel()
+        pool?.connectionClosed(self, remote: responseHandler != nil || !responseComplete)
+        if let handler = responseHandler {
+            responseHandler = nil
+            handler.upstreamFailed(ProxyError(.upstreamReset(beforeHeaders: false)))
+        }
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        reusable = false
+        if let handler = responseHandler {
+            responseHandler = nil
+            let proxyError = error is HTTPParserError
+                ? ProxyError(.upstreamProtocolError)
+                : ProxyError(.upstreamReset(beforeHeaders: false))
+            handler.upstreamFailed(proxyError)
+        }
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHTTP1Connection: Sendable {}

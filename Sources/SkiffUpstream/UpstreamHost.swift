@@ -1,0 +1,78 @@
+import NIOCore
+import SkiffCore
+
+/// One upstream endpoint as one worker sees it: its address, weight, live counters, and the
+/// connection pool to it. Hosts survive DNS refreshes and config updates that keep their address,
+/// so pooled connections and counters carry over.
+public final class UpstreamHost {
+    public let address: SocketAddress
+    /// `ip:port`, as Envoy prints hosts in `/clusters`.
+    public let displayName: String
+    public internal(set) var weight: Int
+
+    /// Requests in flight to this host (least-request balancing reads it).
+    public internal(set) var activeRequests: Int = 0
+    public var counters = HostCounters()
+
+    init(address: SocketAddress, weight: Int) {
+        self.address = address
+        self.displayName = UpstreamHost.display(address)
+        self.weight = weight
+    }
+
+    public func requestStarted() {
+        activeRequests += 1
+        counters.rqTotal += 1
+    }
+
+    public func requestFinished(success: Bool, timedOut: Bool = false) {
+        activeRequests -= 1
+        if success {
+            counters.rqSuccess += 1
+        } else {
+            counters.rqError += 1
+        }
+        if timedOut {
+            counters.rqTimeout += 1
+        }
+    }
+
+    static func display(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4:
+            return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        case .v6:
+            return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        default:
+            return address.description
+        }
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHost: Sendable {}
+
+/// Per-host counters shown by `/clusters` (Envoy's `cluster::host::stat::value` lines).
+public struct HostCounters: Sendable, Equatable {
+    public var cxTotal: UInt64 = 0
+    public var cxActive: Int64 = 0
+    public var cxConnectFail: UInt64 = 0
+    public var rqTotal: UInt64 = 0
+    public var rqSuccess: UInt64 = 0
+    public var rqError: UInt64 = 0
+    public var rqTimeout: UInt64 = 0
+
+    public init() {}
+
+    public static func + (a: HostCounters, b: HostCounters) -> HostCounters {
+        var r = a
+        r.cxTotal += b.cxTotal
+        r.cxActive += b.cxActive
+        r.cxConnectFail += b.cxConnectFail
+        r.rqTotal += b.rqTotal
+        r.rqSuccess += b.rqSuccess
+        r.rqError += b.rqError
+        r.rqTimeout += b.rqTimeout
+        return r
+    }
+}

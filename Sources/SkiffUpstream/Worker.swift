@@ -1,0 +1,25 @@
+import NIOCore
+import SkiffCore
+import SkiffTelemetry
+
+/// Everything one event loop's connections share: its clusters and pools, its statistics, a fast
+/// random source and the cached `date` header. One per worker; touched only on `eventLoop`, which
+/// is why none of it needs a lock.
+public final class Worker {
+    public let eventLoop: any EventLoop
+    public let index: Int
+    public let stats: WorkerStats
+    public let clusters: ClusterManager
+    public var random = FastRandom()
+    public var date = HTTPDateCache()
+
+    public init(eventLoop: any EventLoop, index: Int) {
+        self.eventLoop = eventLoop
+        self.index = index
+        self.stats = WorkerStats()
+        self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats)
+    }
+}
+
+@available(*, unavailable)
+extension Worker: Sendable {}
