@@ -8,12 +8,12 @@ import SkiffCore
 /// Each connection is served by a child task; a request's response is computed by `AdminRouter`
 /// and written back. Bodies of admin requests are ignored (none of the endpoints take one).
 public final class AdminServer: Sendable {
-    private let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>, Never>
+    private let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
     private let backend: any AdminBackend
     /// The address actually bound.
     public let address: SocketAddress
 
-    private init(channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>, Never>, backend: any AdminBackend) {
+    private init(channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>, backend: any AdminBackend) {
         self.channel = channel
         self.backend = backend
         self.address = channel.channel.localAddress!
@@ -25,7 +25,7 @@ public final class AdminServer: Sendable {
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>(
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: child
                     )
                 }
@@ -52,7 +52,7 @@ public final class AdminServer: Sendable {
         try? await channel.channel.close()
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>) async {
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -77,7 +77,7 @@ public final class AdminServer: Sendable {
                             version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers
                         )))
                         if request.method != .HEAD {
-                            try await outbound.write(.body(ByteBuffer(string: response.body)))
+                            try await outbound.write(.body(.byteBuffer(ByteBuffer(string: response.body))))
                         }
                         try await outbound.write(.end(nil))
                         if !request.isKeepAlive { return }

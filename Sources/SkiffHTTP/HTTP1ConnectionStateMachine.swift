@@ -57,14 +57,14 @@ struct HTTP1ConnectionStateMachine {
         return .none
     }
 
-    /// The response is about to start: decides whether it must say `connection: close`.
-    /// A response that starts before the request ended closes the connection, since the rest of
-    /// the request body would otherwise be read as the next request.
+    /// The response is about to start: whether it may keep the connection open.
+    ///
+    /// A response may complete before its request does (a local reply sent as soon as the head
+    /// is routed); the connection then stays in the stream until the request's end arrives, and
+    /// the handler discards the rest of the request body (bounded) instead of reading it as a
+    /// new request.
     mutating func responseStarting() -> Bool {
-        if case .active(let requestEnded, _) = state, !requestEnded {
-            keepAlive = false
-        }
-        return keepAlive
+        keepAlive
     }
 
     mutating func responseEnd() -> Action {

@@ -75,11 +75,16 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             receivedHead(head)
         case .body(let buffer):
-            stream?.downstreamBody(buffer)
+            if let stream {
+                stream.downstreamBody(buffer)
+            } else {
+                discardRequestBody(buffer.readableBytes)
+            }
         case .end(let trailers):
             requestTimer?.cancel()
             requestTimer = nil
@@ -89,7 +94,22 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         }
     }
 
+    /// The response already ended; the rest of this request's body is read and dropped, up to a
+    /// bound, so the connection can carry the next request.
+    private func discardRequestBody(_ bytes: Int) {
+        discardedBytes += bytes
+        if discardedBytes > Self.maxDiscardedBody {
+            machine.closeRequested()
+            context?.close(promise: nil)
+        }
+    }
+
+    /// The most request body dropped after an early response before the connection is closed.
+    static let maxDiscardedBody = 1024 * 1024
+    private var discardedBytes = 0
+
     private func receivedHead(_ head: HTTPRequestHead) {
+        discardedBytes = 0
         idleTimer?.cancel()
         idleTimer = nil
         guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
@@ -123,7 +143,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         if case ChannelEvent.inputClosed = event {
             // The client half-closed: finish the current response, then close.
             machine.closeRequested()
-            if stream == nil {
+            if stream == nil || lingering {
                 context.close(promise: nil)
             }
             return
@@ -132,6 +152,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if lingering { return }  // Input after the error is dropped by the decoder; ignore it.
         guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
             return
@@ -223,15 +244,35 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     }
 
     /// Sends a local reply outside any stream (protocol error, request timeout) and closes.
+    ///
+    /// The close lingers: the output is shut down after the reply (FIN), and input is read and
+    /// dropped for up to `lingerTime`, because closing a socket with unread input makes the kernel
+    /// send RST, which can destroy the reply before the client reads it.
     private func closeWithLocalReply(_ reply: LocalReply) {
-        guard let context else { return }
+        guard let context, !lingering else { return }
+        lingering = true
+        let flushed = context.eventLoop.makePromise(of: Void.self)
         if !responseInProgress {
             writeLocalReplyHead(reply, version: .http1_1, keepAlive: false)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: flushed)
+        } else {
+            context.flush()
+            flushed.succeed()
         }
         responseInProgress = false
-        context.close(promise: nil)
+        holdReads = false
+        flushed.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+        }
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.lingerTime) {
+            context.close(promise: nil)
+        }
+        context.read()
     }
+
+    /// How long a connection closed for a protocol error keeps draining input.
+    static let lingerTime: TimeAmount = .seconds(1)
+    private var lingering = false
 
     private func writeLocalReplyHead(_ reply: LocalReply, version: HTTPVersion, keepAlive: Bool) {
         var headers = HTTPHeaders()

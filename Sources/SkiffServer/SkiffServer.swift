@@ -117,11 +117,8 @@ public final class SkiffServer: Sendable {
             }
             group.addTask { await DNSRefresher(server: self).run() }
             if !alreadyQuit {
-                group.addTask {
-                    for await _ in stream { return }
-                }
                 // Wait for the quit signal (or cancellation), then stop everything else.
-                await group.next()
+                for await _ in stream { break }
             }
             await self.stop()
             group.cancelAll()

@@ -1,0 +1,161 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A real HTTP/1.1 upstream on 127.0.0.1 for integration tests, with scriptable behaviour.
+final class TestUpstream: Sendable {
+    enum Behavior: Sendable {
+        /// 200 with `hello from <name>` and `x-upstream: <name>`.
+        case hello
+        /// Like hello, after a delay.
+        case delay(TimeAmount)
+        /// Echo the request body back.
+        case echo
+        /// Close the connection as soon as a request head arrives.
+        case reset
+        /// Stream `bytes` of body as fast as the socket accepts, recording how much was written.
+        case stream(bytes: Int)
+    }
+
+    let name: String
+    let address: SocketAddress
+    private let channel: any Channel
+    let record = Mutex(Record())
+
+    struct Record: Sendable {
+        var requests: [HTTPRequestHead] = []
+        var connections = 0
+        var bytesStreamed = 0
+    }
+
+    var port: Int { address.port! }
+    var requests: [HTTPRequestHead] { record.withLock { $0.requests } }
+    var connections: Int { record.withLock { $0.connections } }
+    var bytesStreamed: Int { record.withLock { $0.bytesStreamed } }
+
+    private init(name: String, channel: any Channel) {
+        self.name = name
+        self.channel = channel
+        self.address = channel.localAddress!
+    }
+
+    static func start(_ name: String, behavior: Behavior = .hello, group: any EventLoopGroup) async throws -> TestUpstream {
+        let box = Mutex<TestUpstream?>(nil)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upstream = box.withLock { $0 }!
+                    upstream.record.withLock { $0.connections += 1 }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream, behavior: behavior))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let upstream = TestUpstream(name: name, channel: channel)
+        box.withLock { $0 = upstream }
+        return upstream
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+private final class TestUpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let upstream: TestUpstream
+    let behavior: TestUpstream.Behavior
+    var head: HTTPRequestHead?
+    var body: ByteBuffer?
+    var remaining = 0
+
+    init(upstream: TestUpstream, behavior: TestUpstream.Behavior) {
+        self.upstream = upstream
+        self.behavior = behavior
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            upstream.record.withLock { $0.requests.append(head) }
+            if case .reset = behavior {
+                context.close(promise: nil)
+            }
+        case .body(var buffer):
+            if body == nil { body = buffer } else { body!.writeBuffer(&buffer) }
+        case .end:
+            respond(context: context)
+        }
+    }
+
+    func respond(context: ChannelHandlerContext) {
+        switch behavior {
+        case .hello:
+            send(context: context, body: "hello from \(upstream.name)\n")
+        case .delay(let amount):
+            context.eventLoop.assumeIsolated().scheduleTask(in: amount) {
+                self.send(context: context, body: "hello from \(self.upstream.name)\n")
+            }
+        case .echo:
+            let buffer = body ?? context.channel.allocator.buffer(capacity: 0)
+            body = nil
+            var headers = HTTPHeaders()
+            headers.add(name: "content-length", value: String(buffer.readableBytes))
+            headers.add(name: "x-upstream", value: upstream.name)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .reset:
+            break
+        case .stream(let bytes):
+            var headers = HTTPHeaders()
+            headers.add(name: "content-length", value: String(bytes))
+            headers.add(name: "x-upstream", value: upstream.name)
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            remaining = bytes
+            pump(context: context)
+        }
+    }
+
+    /// Writes 64 KiB chunks while the socket is writable; resumes on writability.
+    func pump(context: ChannelHandlerContext) {
+        let chunk = 64 * 1024
+        while remaining > 0 && context.channel.isWritable {
+            let size = min(chunk, remaining)
+            remaining -= size
+            let buffer = context.channel.allocator.buffer(repeating: UInt8(ascii: "x"), count: size)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            upstream.record.withLock { $0.bytesStreamed += size }
+        }
+        if remaining == 0 {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            remaining = -1
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if remaining > 0 && context.channel.isWritable {
+            pump(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func send(context: ChannelHandlerContext, body: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "x-upstream", value: upstream.name)
+        headers.add(name: "content-type", value: "text/plain")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension TestUpstreamHandler: Sendable {}
