@@ -158,6 +158,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "SkiffServer", "SkiffConfig", "SkiffCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -112,12 +112,7 @@ enum ClusterTranslator {
         guard key == "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" else {
             throw path.error("unknown protocol options extension")
         }
-        let options: Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions
-        do {
-            options = try Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions(unpackingAny: any)
-        } catch {
-            throw path.error("expected envoy.extensions.upstreams.http.v3.HttpProtocolOptions: \(error)")
-        }
+        let options = try unpack(Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.self, from: any, at: path)
         try SupportedFields.check(options, allowed: ["common_http_protocol_options", "explicit_http_config"], at: path)
         if case .explicitHTTPConfig(let explicit) = options.upstreamProtocolOptions {
             switch explicit.protocolConfig {

@@ -78,7 +78,7 @@ enum HTTPConnectionManagerTranslator {
             if case .typedConfig(let any) = filter.configType {
                 typeName = any.typeURL.split(separator: "/").last.map(String.init) ?? ""
                 if typeName == routerType {
-                    let router = try Envoy_Extensions_Filters_Http_Router_V3_Router(unpackingAny: any)
+                    let router = try unpack(Envoy_Extensions_Filters_Http_Router_V3_Router.self, from: any, at: filterPath / "typed_config")
                     try SupportedFields.check(router, allowed: [], at: filterPath / "typed_config")
                 }
             }

@@ -69,10 +69,10 @@ enum ListenerTranslator {
         let typedPath = path / "typed_config"
         switch typeName {
         case hcmType:
-            let hcm = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: any)
+            let hcm = try unpack(Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self, from: any, at: typedPath)
             return .httpConnectionManager(try HTTPConnectionManagerTranslator.translate(hcm, at: typedPath, clusters: clusters))
         case tcpProxyType:
-            let tcp = try Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy(unpackingAny: any)
+            let tcp = try unpack(Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self, from: any, at: typedPath)
             return .tcpProxy(try tcpProxy(tcp, at: typedPath, clusters: clusters))
         default:
             throw typedPath.error("network filter \(typeName) is not supported yet (http_connection_manager, tcp_proxy)")

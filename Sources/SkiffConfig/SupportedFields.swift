@@ -20,3 +20,14 @@ enum SupportedFields {
         }
     }
 }
+
+/// Unpacks a `typed_config`, turning decode failures into a `ConfigError` at its path.
+func unpack<M: SwiftProtobuf.Message>(_ type: M.Type, from any: Google_Protobuf_Any, at path: FieldPath) throws -> M {
+    do {
+        return try M(unpackingAny: any)
+    } catch let error as JSONDecodingError {
+        throw path.error("invalid \(M.protoMessageName): \(BootstrapLoader.describe(error))")
+    } catch {
+        throw path.error("invalid \(M.protoMessageName): \(error)")
+    }
+}

@@ -63,7 +63,7 @@ struct HTTP1ConnectionStateMachine {
     /// is routed); the connection then stays in the stream until the request's end arrives, and
     /// the handler discards the rest of the request body (bounded) instead of reading it as a
     /// new request.
-    mutating func responseStarting() -> Bool {
+    func responseStarting() -> Bool {
         keepAlive
     }
 

@@ -95,7 +95,7 @@ public final class SkiffServer: Sendable {
 
     private func bindListeners() async throws {
         for listener in snapshot.listeners {
-            let bound = try await ListenerBinder.bind(listener, workers: workers)
+            let bound = try await ListenerBinder.bind(listener, workers: WorkerDirectory(group: group, workers: workers))
             state.withLock { $0.listeners.append(bound) }
             options.logger.info("listener \(listener.name) on \(bound.address)")
         }
@@ -104,6 +104,10 @@ public final class SkiffServer: Sendable {
     // MARK: Running
 
     /// Serves until shutdown is requested, then drains and stops.
+    ///
+    /// Order matters: listeners close and in-flight requests drain first, then the admin
+    /// endpoint and its connection tasks finish, and only then do the event loops shut down
+    /// (a task still writing on a loop that is gone would wait forever).
     public func run() async {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         let alreadyQuit = state.withLock { state -> Bool in
@@ -117,12 +121,14 @@ public final class SkiffServer: Sendable {
             }
             group.addTask { await DNSRefresher(server: self).run() }
             if !alreadyQuit {
-                // Wait for the quit signal (or cancellation), then stop everything else.
                 for await _ in stream { break }
             }
-            await self.stop()
+            await self.closeListenersAndDrain()
+            await self.closeAdmin()
             group.cancelAll()
+            await group.waitForAll()
         }
+        await shutdownLoops()
     }
 
     /// Asks `run` to drain and return.
@@ -135,25 +141,41 @@ public final class SkiffServer: Sendable {
         }
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to the drain time), then stops.
+    /// Stops a server whose `run` is not running (a failed start, or the demo's `--no-wait`).
     public func stop() async {
-        let (listeners, admin) = state.withLock { state -> ([ListenerBinder.Bound], AdminServer?) in
+        await closeListenersAndDrain()
+        await closeAdmin()
+        await shutdownLoops()
+    }
+
+    private func closeListenersAndDrain() async {
+        let listeners = state.withLock { state -> [ListenerBinder.Bound] in
             state.live = false
-            let result = (state.listeners, state.admin)
-            state.listeners = []
-            state.admin = nil
-            return result
+            defer { state.listeners = [] }
+            return state.listeners
         }
+        options.logger.debug("closing listeners")
         for listener in listeners {
             for channel in listener.channels {
                 try? await channel.close()
             }
         }
         await drainInFlight()
+    }
+
+    private func closeAdmin() async {
+        let admin = state.withLock { state -> AdminServer? in
+            defer { state.admin = nil }
+            return state.admin
+        }
         await admin?.close()
+    }
+
+    private func shutdownLoops() async {
         for worker in workers {
             try? await worker.eventLoop.submit { worker.value.clusters.shutdown() }.get()
         }
+        options.logger.debug("shutting down event loops")
         try? await group.shutdownGracefully()
     }
 

@@ -12,13 +12,15 @@ import Glibc
 import Darwin
 #endif
 
-/// Binds a listener on every worker and builds the pipeline of each accepted connection.
+/// Binds a listener and builds the pipeline of each accepted connection.
 ///
-/// Each worker gets its own listening socket on the same address (`SO_REUSEPORT`), so the kernel
-/// spreads accepts across workers and a connection is accepted, served and closed on one event
-/// loop. With port 0, the first bind picks the port and the other workers bind to it.
+/// One listening socket per listener accepts on the first worker's loop and hands each accepted
+/// connection to the next worker in turn (NIO's child-group distribution); from then on the
+/// connection is served and closed on that one loop. A socket per worker with `SO_REUSEPORT`
+/// was the first design, but with port 0 the kernel may hand the same port to two unrelated
+/// reuse-port listeners, which then share connections; one accept socket cannot be confused so.
 public enum ListenerBinder {
-    /// A listener bound on every worker.
+    /// A bound listener.
     public struct Bound: Sendable {
         public var name: String
         /// The address actually bound (port resolved when the config asked for 0).
@@ -26,42 +28,23 @@ public enum ListenerBinder {
         public var channels: [any Channel]
     }
 
-    public static func bind(_ listener: ListenerConfig, workers: [NIOLoopBound<Worker>]) async throws -> Bound {
-        var channels: [any Channel] = []
-        var port = listener.address.port
-        var bound: SocketAddress?
-        for worker in workers {
-            let address = try SocketAddress(ipAddress: listener.address.host, port: port)
-            let channel = try await bootstrap(listener, worker: worker).bind(to: address).get()
-            channels.append(channel)
-            if bound == nil {
-                bound = channel.localAddress
-                port = channel.localAddress?.port ?? port
-            }
-        }
-        return Bound(name: listener.name, address: bound!, channels: channels)
-    }
-
-    #if canImport(Glibc)
-    static let reusePort = NIOBSDSocket.Option(rawValue: SO_REUSEPORT)
-    #else
-    static let reusePort = NIOBSDSocket.Option(rawValue: SO_REUSEPORT)
-    #endif
-
-    static func bootstrap(_ listener: ListenerConfig, worker: NIOLoopBound<Worker>) -> ServerBootstrap {
+    public static func bind(_ listener: ListenerConfig, workers: WorkerDirectory) async throws -> Bound {
+        let address = try SocketAddress(ipAddress: listener.address.host, port: listener.address.port)
         let limit = listener.bufferLimitBytes
-        return ServerBootstrap(group: worker.eventLoop)
+        let channel = try await ServerBootstrap(group: workers.acceptLoop, childGroup: workers.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.socketOption(reusePort), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel, listener: listener, worker: worker.value)
+                    try configure(channel, listener: listener, worker: workers.worker(for: channel.eventLoop))
                 }
             }
+            .bind(to: address)
+            .get()
+        return Bound(name: listener.name, address: channel.localAddress ?? address, channels: [channel])
     }
 
     /// Builds an accepted connection's pipeline from the filter chain it matches.
@@ -94,5 +77,30 @@ public enum ListenerBinder {
         case .tcpProxy(let tcp):
             try pipeline.addHandler(TCPProxyHandler(config: tcp, worker: worker))
         }
+    }
+}
+
+/// Finds the `Worker` of an event loop: each accepted connection's pipeline is built on its loop
+/// with that loop's worker.
+public struct WorkerDirectory: Sendable {
+    public let group: any EventLoopGroup
+    public let workers: [NIOLoopBound<Worker>]
+    private let byLoop: [ObjectIdentifier: Int]
+
+    public init(group: any EventLoopGroup, workers: [NIOLoopBound<Worker>]) {
+        self.group = group
+        self.workers = workers
+        var byLoop: [ObjectIdentifier: Int] = [:]
+        for (index, worker) in workers.enumerated() {
+            byLoop[ObjectIdentifier(worker.eventLoop)] = index
+        }
+        self.byLoop = byLoop
+    }
+
+    var acceptLoop: any EventLoop { workers[0].eventLoop }
+
+    /// The worker of `loop`; call on `loop`.
+    public func worker(for loop: any EventLoop) -> Worker {
+        workers[byLoop[ObjectIdentifier(loop)] ?? 0].value
     }
 }

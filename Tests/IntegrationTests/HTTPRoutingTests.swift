@@ -68,8 +68,15 @@ struct HTTPRoutingTests {
             clusters: [Bootstrap.cluster("a", ports: [a.port]), Bootstrap.cluster("b", ports: [b.port])]
         ))
         let client = try await proxy.client()
-        for _ in 0..<300 {
-            let response = try await client.get("/")
+        for i in 0..<300 {
+            let response: RawClient.Response
+            do {
+                response = try await client.get("/")
+            } catch {
+                let stats = try await proxy.admin("/stats")
+                Issue.record("request \(i) failed: \(error); upstream saw \(a.requests.count); stats:\n\(stats.body)")
+                break
+            }
             #expect(response.header("x-upstream") == "a")
         }
         #expect(b.requests.isEmpty)

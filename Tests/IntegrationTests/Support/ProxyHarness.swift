@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import SkiffConfig
@@ -7,15 +8,18 @@ import SkiffServer
 /// Starts Skiff in-process from bootstrap YAML, on real sockets, for one test.
 struct ProxyHarness {
     let server: SkiffServer
-    let group: MultiThreadedEventLoopGroup
+    /// Clients use NIO's process-wide group: nothing for a test to leak or shut down.
+    var group: MultiThreadedEventLoopGroup { .singleton }
     /// `server.run()`, as the CLI runs it (it serves the admin endpoint).
     let running: Task<Void, Never>
 
     static func start(_ yaml: String, concurrency: Int = 2) async throws -> ProxyHarness {
         let snapshot = try BootstrapLoader.load(text: yaml)
-        let server = try await SkiffServer.start(snapshot, options: ServerOptions(concurrency: concurrency, drainTime: .milliseconds(200)))
+        var logger = Logger(label: "skiff-test")
+        logger.logLevel = .debug
+        let server = try await SkiffServer.start(snapshot, options: ServerOptions(concurrency: concurrency, drainTime: .milliseconds(200), logger: logger))
         let running = Task { await server.run() }
-        return ProxyHarness(server: server, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), running: running)
+        return ProxyHarness(server: server, running: running)
     }
 
     func port(_ listener: String = "main") -> Int {
@@ -40,7 +44,6 @@ struct ProxyHarness {
     func stop() async {
         server.requestQuit()
         await running.value
-        try? await group.shutdownGracefully()
     }
 }
 

@@ -89,8 +89,17 @@ final class RawClient {
         return try await readResponse()
     }
 
-    /// Parses one response (content-length, chunked, or close-delimited).
-    func readResponse(headRequest: Bool = false) async throws -> Response {
+    /// Parses one response (content-length, chunked, or close-delimited). A response that has
+    /// not arrived within `timeout` closes the connection, so a stuck proxy fails the test
+    /// instead of hanging it.
+    func readResponse(headRequest: Bool = false, timeout: TimeAmount = .seconds(20)) async throws -> Response {
+        let channel = self.channel.channel
+        let watchdog = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        defer { watchdog.cancel() }
+        return try await readResponseUnguarded(headRequest: headRequest)
+    }
+
+    private func readResponseUnguarded(headRequest: Bool) async throws -> Response {
         var headEnd: Int?
         while headEnd == nil {
             if let index = buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) {
