@@ -22,6 +22,8 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case downstreamProtocolError(status: Int, detail: String)
         case downstreamReset
         case overflow
+        /// `stream_idle_timeout` expired.
+        case streamIdleTimeout
     }
 
     public var kind: Kind
@@ -35,7 +37,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noRoute, .clusterNotFound:
             self.source = .config
             self.retryable = false
-        case .noHealthyUpstream, .overflow:
+        case .noHealthyUpstream, .overflow, .streamIdleTimeout:
             self.source = .upstream
             self.retryable = false
         case .connectFailure, .connectTimeout, .upstreamReset, .upstreamTimeout, .upstreamProtocolError:
@@ -80,6 +82,8 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
             return LocalReply(status: status, flag: .downstreamProtocolError, body: detail)
         case .downstreamReset:
             return LocalReply(status: 499, flag: .downstreamConnectionTermination, body: "")
+        case .streamIdleTimeout:
+            return LocalReply(status: 408, flag: .streamIdleTimeout, body: "stream timeout")
         case .overflow:
             return LocalReply(status: 503, flag: .upstreamOverflow, body: "upstream connect error or disconnect/reset before headers. reset reason: overflow")
         }

@@ -237,9 +237,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     /// Sends a complete locally generated response for the current stream (route miss, upstream
     /// failure, timeout) and ends the stream.
-    func sendLocalReply(_ reply: LocalReply, version: HTTPVersion) {
+    func sendLocalReply(_ reply: LocalReply, version: HTTPVersion, mutations: [HeaderMutations] = []) {
         let keepAlive = responseStarting()
-        writeLocalReplyHead(reply, version: version, keepAlive: keepAlive)
+        writeLocalReplyHead(reply, version: version, keepAlive: keepAlive, mutations: mutations)
         writeResponseEnd(nil)
     }
 
@@ -274,7 +274,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     static let lingerTime: TimeAmount = .seconds(1)
     private var lingering = false
 
-    private func writeLocalReplyHead(_ reply: LocalReply, version: HTTPVersion, keepAlive: Bool) {
+    private func writeLocalReplyHead(_ reply: LocalReply, version: HTTPVersion, keepAlive: Bool, mutations: [HeaderMutations] = []) {
         var headers = HTTPHeaders()
         headers.add(name: "content-length", value: String(reply.body.utf8.count))
         if !reply.body.isEmpty {
@@ -282,6 +282,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         }
         headers.add(name: "date", value: worker.date.current())
         headers.add(name: "server", value: config.serverName)
+        for mutation in mutations {
+            HeaderTransforms.apply(mutation, to: &headers)
+        }
         if !keepAlive {
             headers.add(name: "connection", value: "close")
         }

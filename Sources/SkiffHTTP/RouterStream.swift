@@ -37,6 +37,9 @@ final class RouterStream: UpstreamResponseHandler {
     private var host: UpstreamHost?
     private var upstreamStart: UInt64 = 0
     private var upstreamActive = false
+    /// Last time anything moved on this stream, for `stream_idle_timeout`.
+    private var lastActivity: UInt64 = 0
+    private var idleTimer: Scheduled<Void>?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
@@ -49,6 +52,8 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Routing
 
     func start() {
+        touch()
+        armIdleTimer(after: nil)
         let table = config.routeTable
         let authority = request.headers.first(name: "host") ?? ""
         guard let vhost = VirtualHostSelector.select(in: table, authority: authority),
@@ -65,7 +70,10 @@ final class RouterStream: UpstreamResponseHandler {
         case .directResponse(let status, let body):
             connection.stats.increment(HTTPStat.rqDirectResponse)
             phase = .done
-            connection.sendLocalReply(LocalReply(status: status, flag: .noRouteFound, body: body), version: request.version)
+            connection.sendLocalReply(
+                LocalReply(status: status, flag: .noRouteFound, body: body), version: request.version,
+                mutations: responseMutations
+            )
         case .forward(let action):
             forward = action
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
@@ -123,6 +131,7 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Downstream events
 
     func downstreamBody(_ buffer: ByteBuffer) {
+        touch()
         switch phase {
         case .connecting:
             pendingBytes += buffer.readableBytes
@@ -141,6 +150,7 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     func downstreamEnd(_ trailers: HTTPHeaders?) {
+        touch()
         requestComplete = true
         switch phase {
         case .connecting:
@@ -162,6 +172,7 @@ final class RouterStream: UpstreamResponseHandler {
     /// The downstream connection went away: abandon the upstream exchange.
     func downstreamReset() {
         routeTimer?.cancel()
+        idleTimer?.cancel()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }
@@ -181,14 +192,14 @@ final class RouterStream: UpstreamResponseHandler {
         guard case .forwarding = phase, head.status.code >= 200 || head.status == .switchingProtocols else {
             return  // 1xx informational responses are not forwarded (Envoy's default).
         }
+        touch()
         responseStarted = true
         let keepAlive = connection.responseStarting()
         cluster?.stats.recordResponse(code: Int(head.status.code))
         let serviceTime = Int64((ContinuousClockReadingNow.nanoseconds() - upstreamStart) / 1_000_000)
-        let mutations = [route?.responseHeaders ?? .init(), virtualHost?.responseHeaders ?? .init(), config.routeTable.responseHeaders]
         let out = HeaderTransforms.downstreamResponseHead(
             head, requestVersion: request.version, serviceTimeMs: serviceTime, serverName: config.serverName,
-            date: worker.date.current(), mutations: mutations, keepAlive: keepAlive
+            date: worker.date.current(), mutations: responseMutations, keepAlive: keepAlive
         )
         connection.writeResponseHead(out)
         upstreamSucceeded = head.status.code < 500
@@ -198,6 +209,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         guard case .forwarding(let upstream) = phase else { return }
+        touch()
         connection.writeResponseBody(buffer)
         if !connection.isWritable {
             upstream.setHoldReads(true)
@@ -207,6 +219,7 @@ final class RouterStream: UpstreamResponseHandler {
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
         guard case .forwarding(let upstream) = phase else { return }
         routeTimer?.cancel()
+        idleTimer?.cancel()
         phase = .done
         cluster?.stats.increment(ClusterStat.rqCompleted)
         finishUpstream(success: upstreamSucceeded)
@@ -238,9 +251,32 @@ final class RouterStream: UpstreamResponseHandler {
         }
     }
 
+    private func touch() {
+        lastActivity = ContinuousClockReadingNow.nanoseconds()
+    }
+
+    /// `stream_idle_timeout`: a stream on which nothing moved for the timeout ends with 408
+    /// (or a reset once the response started). One timer per stream, re-armed only when it
+    /// fires, so activity costs a clock read, not a timer reschedule.
+    private func armIdleTimer(after delay: TimeAmount?) {
+        guard let timeout = config.streamIdleTimeout else { return }
+        idleTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay ?? timeout) { [weak self] in
+            guard let self else { return }
+            if case .done = self.phase { return }
+            let idle = Int64(ContinuousClockReadingNow.nanoseconds() - self.lastActivity)
+            if idle >= timeout.nanoseconds {
+                self.connection.stats.increment(HTTPStat.rqIdleTimeout)
+                self.fail(ProxyError(.streamIdleTimeout))
+            } else {
+                self.armIdleTimer(after: .nanoseconds(timeout.nanoseconds - idle))
+            }
+        }
+    }
+
     /// Ends the stream with `error`: a local reply if no response started, else a reset.
     private func fail(_ error: ProxyError, timedOut: Bool = false) {
         routeTimer?.cancel()
+        idleTimer?.cancel()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }
@@ -258,7 +294,14 @@ final class RouterStream: UpstreamResponseHandler {
         if cluster != nil {
             cluster?.stats.recordResponse(code: reply.status)
         }
-        connection.sendLocalReply(reply, version: request.version)
+        connection.sendLocalReply(reply, version: request.version, mutations: responseMutations)
+    }
+
+    /// Response header mutations, most specific first (route, virtual host, route configuration);
+    /// none before a route matched. Envoy applies them to direct and error replies too.
+    private var responseMutations: [HeaderMutations] {
+        guard let route else { return [] }
+        return [route.responseHeaders, virtualHost?.responseHeaders ?? .init(), config.routeTable.responseHeaders]
     }
 
     private func finishUpstream(success: Bool, timedOut: Bool = false) {

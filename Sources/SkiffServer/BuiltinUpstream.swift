@@ -16,7 +16,9 @@ public final class BuiltinUpstream: Sendable {
         self.address = channel.localAddress!
     }
 
-    public static func start(name: String, host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup) async throws -> BuiltinUpstream {
+    public static func start(
+        name: String, host: String = "127.0.0.1", port: Int = 0, bodyBytes: Int? = nil, group: any EventLoopGroup
+    ) async throws -> BuiltinUpstream {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -24,7 +26,7 @@ public final class BuiltinUpstream: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(HelloHandler(name: name))
+                    try channel.pipeline.syncOperations.addHandler(HelloHandler(name: name, bodyBytes: bodyBytes))
                 }
             }
             .bind(host: host, port: port)
@@ -42,14 +44,18 @@ private final class HelloHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let body: String
+    private let body: ByteBuffer
     private let name: String
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
 
-    init(name: String) {
+    init(name: String, bodyBytes: Int?) {
         self.name = name
-        self.body = "hello from \(name)\n"
+        if let bodyBytes {
+            self.body = ByteBuffer(repeating: UInt8(ascii: "x"), count: bodyBytes)
+        } else {
+            self.body = ByteBuffer(string: "hello from \(name)\n")
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -62,11 +68,11 @@ private final class HelloHandler: ChannelInboundHandler {
         case .end:
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "text/plain")
-            headers.add(name: "content-length", value: String(body.utf8.count))
+            headers.add(name: "content-length", value: String(body.readableBytes))
             headers.add(name: "x-upstream", value: name)
             if !keepAlive { headers.add(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             if keepAlive {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             } else {

@@ -97,7 +97,7 @@ public enum HTTPStat {
         "downstream_cx_tx_bytes_total", "downstream_rq_total", "downstream_rq_http1_total",
         "downstream_rq_completed", "downstream_rq_timeout", "downstream_rq_rx_reset",
         "downstream_rq_too_large", "downstream_rq_header_timeout", "no_route", "no_cluster",
-        "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached",
+        "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached", "downstream_rq_idle_timeout",
     ]
     static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active"]
 
@@ -120,6 +120,7 @@ public enum HTTPStat {
     public static let routerRqTotal = StatCounter(16)
     public static let rqDirectResponse = StatCounter(17)
     public static let cxMaxRequestsReached = StatCounter(18)
+    public static let rqIdleTimeout = StatCounter(19)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

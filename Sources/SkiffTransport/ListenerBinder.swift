@@ -6,11 +6,6 @@ import SkiffHTTP
 import SkiffTelemetry
 import SkiffUpstream
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Binds a listener and builds the pipeline of each accepted connection.
 ///

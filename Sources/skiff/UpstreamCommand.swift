@@ -22,9 +22,12 @@ struct UpstreamCommand: AsyncParsableCommand {
     @Option(help: "Event loops.")
     var threads: Int = 1
 
+    @Option(name: .customLong("body-bytes"), help: "Answer with a body of this many bytes instead of the greeting.")
+    var bodyBytes: Int?
+
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let app = try await BuiltinUpstream.start(name: name, host: host, port: port, group: group)
+        let app = try await BuiltinUpstream.start(name: name, host: host, port: port, bodyBytes: bodyBytes, group: group)
         print("upstream \(name) listening on \(app.address)")
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))

