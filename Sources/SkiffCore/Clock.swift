@@ -24,8 +24,10 @@ public func wallClockSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-enum ContinuousClockReading {
-    static func now() -> UInt64 {
+/// The monotonic clock read directly (vDSO `clock_gettime`), for cheap activity timestamps on
+/// the data path.
+public enum ContinuousClockReading {
+    public static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

@@ -25,7 +25,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     private var remoteIP: String?
     private var holdReads = false
     private var pendingRead = false
-    private var idleTimer: Scheduled<Void>?
+    /// `idle_timeout`: no stream for this long closes the connection.
+    private var connectionIdle: IdleTimer?
+    /// `stream_idle_timeout`: the active stream moved nothing for this long.
+    private var streamIdle: IdleTimer?
     private var requestTimer: Scheduled<Void>?
     private var responseInProgress = false
 
@@ -52,7 +55,17 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         stats.increment(HTTPStat.cxHTTP1Total)
         stats.adjust(HTTPStat.cxActive, by: 1)
         stats.adjust(HTTPStat.cxHTTP1Active, by: 1)
-        armIdleTimer()
+        if let timeout = config.idleTimeout {
+            connectionIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
+                self.connectionIdleTimedOut()
+            }
+            connectionIdle?.resume()
+        }
+        if let timeout = config.streamIdleTimeout {
+            streamIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
+                self.stream?.streamIdleTimedOut()
+            }
+        }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -110,8 +123,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     private func receivedHead(_ head: HTTPRequestHead) {
         discardedBytes = 0
-        idleTimer?.cancel()
-        idleTimer = nil
+        connectionIdle?.suspend()
         guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
         stats.increment(HTTPStat.rqTotal)
         stats.increment(HTTPStat.rqHTTP1Total)
@@ -124,13 +136,14 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             return
         }
         if let timeout = config.requestTimeout, let context {
-            requestTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
-                self?.requestTimedOut()
+            requestTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [unowned self] in
+                self.requestTimedOut()
             }
         }
         let stream = RouterStream(connection: self, request: head)
         self.stream = stream
         stats.adjust(HTTPStat.rqActive, by: 1)
+        streamIdle?.resume()
         stream.start()
     }
 
@@ -303,10 +316,17 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         context?.close(promise: nil)
     }
 
+    /// Something moved on the active stream (`stream_idle_timeout`).
+    @inline(__always)
+    func streamActivity() {
+        streamIdle?.touch()
+    }
+
     @discardableResult
     private func detachStream() -> RouterStream? {
         guard let current = stream else { return nil }
         stream = nil
+        streamIdle?.suspend()
         stats.adjust(HTTPStat.rqActive, by: -1)
         return current
     }
@@ -318,20 +338,16 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         case .none, .startStream:
             break
         case .becomeIdle:
-            armIdleTimer()
+            connectionIdle?.resume()
         case .closeAfterFlush:
             context?.close(promise: nil)
         }
     }
 
-    private func armIdleTimer() {
-        guard let timeout = config.idleTimeout, let context else { return }
-        idleTimer?.cancel()
-        idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.stream == nil else { return }
-            self.stats.increment(HTTPStat.cxIdleTimeout)
-            self.context?.close(promise: nil)
-        }
+    private func connectionIdleTimedOut() {
+        guard stream == nil else { return }
+        stats.increment(HTTPStat.cxIdleTimeout)
+        context?.close(promise: nil)
     }
 
     private func requestTimedOut() {
@@ -343,8 +359,8 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     }
 
     private func cancelTimers() {
-        idleTimer?.cancel()
-        idleTimer = nil
+        connectionIdle?.cancel()
+        streamIdle?.cancel()
         requestTimer?.cancel()
         requestTimer = nil
     }

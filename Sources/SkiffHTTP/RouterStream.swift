@@ -37,9 +37,6 @@ final class RouterStream: UpstreamResponseHandler {
     private var host: UpstreamHost?
     private var upstreamStart: UInt64 = 0
     private var upstreamActive = false
-    /// Last time anything moved on this stream, for `stream_idle_timeout`.
-    private var lastActivity: UInt64 = 0
-    private var idleTimer: Scheduled<Void>?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
@@ -52,8 +49,6 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Routing
 
     func start() {
-        touch()
-        armIdleTimer(after: nil)
         let table = config.routeTable
         let authority = request.headers.first(name: "host") ?? ""
         guard let vhost = VirtualHostSelector.select(in: table, authority: authority),
@@ -93,8 +88,8 @@ final class RouterStream: UpstreamResponseHandler {
             host.requestStarted()
             cluster.stats.increment(ClusterStat.rqTotal)
             cluster.stats.adjust(ClusterStat.rqActive, by: 1)
-            cluster.http1Pool(for: host).acquire { [weak self] result in
-                self?.connected(result)
+            cluster.http1Pool(for: host).acquire { result in
+                self.connected(result)
             }
         }
     }
@@ -172,7 +167,6 @@ final class RouterStream: UpstreamResponseHandler {
     /// The downstream connection went away: abandon the upstream exchange.
     func downstreamReset() {
         routeTimer?.cancel()
-        idleTimer?.cancel()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }
@@ -219,7 +213,6 @@ final class RouterStream: UpstreamResponseHandler {
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
         guard case .forwarding(let upstream) = phase else { return }
         routeTimer?.cancel()
-        idleTimer?.cancel()
         phase = .done
         cluster?.stats.increment(ClusterStat.rqCompleted)
         finishUpstream(success: upstreamSucceeded)
@@ -244,39 +237,28 @@ final class RouterStream: UpstreamResponseHandler {
     private func armRouteTimer() {
         guard routeTimer == nil, let timeout = forward?.timeout else { return }
         if case .done = phase { return }
-        routeTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
-            guard let self else { return }
+        routeTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
             self.cluster?.stats.increment(ClusterStat.rqTimeout)
             self.fail(ProxyError(.upstreamTimeout), timedOut: true)
         }
     }
 
+    @inline(__always)
     private func touch() {
-        lastActivity = ContinuousClockReadingNow.nanoseconds()
+        connection.streamActivity()
     }
 
-    /// `stream_idle_timeout`: a stream on which nothing moved for the timeout ends with 408
-    /// (or a reset once the response started). One timer per stream, re-armed only when it
-    /// fires, so activity costs a clock read, not a timer reschedule.
-    private func armIdleTimer(after delay: TimeAmount?) {
-        guard let timeout = config.streamIdleTimeout else { return }
-        idleTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay ?? timeout) { [weak self] in
-            guard let self else { return }
-            if case .done = self.phase { return }
-            let idle = Int64(ContinuousClockReadingNow.nanoseconds() - self.lastActivity)
-            if idle >= timeout.nanoseconds {
-                self.connection.stats.increment(HTTPStat.rqIdleTimeout)
-                self.fail(ProxyError(.streamIdleTimeout))
-            } else {
-                self.armIdleTimer(after: .nanoseconds(timeout.nanoseconds - idle))
-            }
-        }
+    /// `stream_idle_timeout` expired (the connection manager keeps the timer): 408 `stream
+    /// timeout` if no response started, else a reset.
+    func streamIdleTimedOut() {
+        if case .done = phase { return }
+        connection.stats.increment(HTTPStat.rqIdleTimeout)
+        fail(ProxyError(.streamIdleTimeout))
     }
 
     /// Ends the stream with `error`: a local reply if no response started, else a reset.
     private func fail(_ error: ProxyError, timedOut: Bool = false) {
         routeTimer?.cancel()
-        idleTimer?.cancel()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }

@@ -94,9 +94,9 @@ public final class HTTP1ConnectionPool {
         }
         idle.append(connection)
         let stats = cluster.stats
-        connection.startIdleTimer(cluster.config.idleTimeout) { [weak connection] in
+        connection.startIdleTimer(cluster.config.idleTimeout) { [unowned connection] in
             stats.increment(ClusterStat.cxIdleTimeout)
-            connection?.close()
+            connection.close()
         }
     }
 

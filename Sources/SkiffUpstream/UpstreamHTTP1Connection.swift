@@ -16,9 +16,11 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     public typealias OutboundOut = HTTPClientRequestPart
 
     private var context: ChannelHandlerContext?
-    private weak var responseHandler: (any UpstreamResponseHandler)?
+    /// The request using the connection. Strong, and cleared whenever an exchange ends, so no
+    /// weak-reference side table is allocated per request.
+    private var responseHandler: (any UpstreamResponseHandler)?
     weak var pool: HTTP1ConnectionPool?
-    private var idleTimer: Scheduled<Void>?
+    private var idleTimer: IdleTimer?
 
     /// Requests sent on this connection so far.
     public private(set) var requestsSent = 0
@@ -37,8 +39,7 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
 
     /// Attaches a request; subsequent response parts go to `handler`.
     public func begin(_ handler: any UpstreamResponseHandler) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleTimer?.suspend()
         responseHandler = handler
         requestsSent += 1
         requestComplete = false
@@ -97,11 +98,13 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
         context?.close(promise: nil)
     }
 
+    /// Starts the pooled-idle clock; the connection closes after `timeout` unused.
     func startIdleTimer(_ timeout: TimeAmount?, onExpiry: @escaping () -> Void) {
         guard let timeout, let context else { return }
-        idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
-            onExpiry()
+        if idleTimer == nil {
+            idleTimer = IdleTimer(eventLoop: context.eventLoop, timeout: timeout, onExpiry: onExpiry)
         }
+        idleTimer?.resume()
     }
 
     // MARK: ChannelHandler
@@ -151,6 +154,7 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         reusable = false
         idleTimer?.cancel()
+        idleTimer = nil
         pool?.connectionClosed(self, remote: responseHandler != nil || !responseComplete)
         if let handler = responseHandler {
             responseHandler = nil
