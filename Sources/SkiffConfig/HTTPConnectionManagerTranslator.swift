@@ -55,9 +55,7 @@ enum HTTPConnectionManagerTranslator {
                 config.maxRequestsPerConnection = Int(common.maxRequestsPerConnection.value)
             }
         }
-        if hcm.hasRequestHeadersTimeout, ProtoValues.duration(hcm.requestHeadersTimeout).nanoseconds > 0 {
-            throw (path / "request_headers_timeout").error("not supported yet (use request_timeout or common_http_protocol_options.idle_timeout)")
-        }
+        config.requestHeadersTimeout = ProtoValues.timeout(hcm.requestHeadersTimeout, isSet: hcm.hasRequestHeadersTimeout, default: nil)
         config.requestTimeout = ProtoValues.timeout(hcm.requestTimeout, isSet: hcm.hasRequestTimeout, default: nil)
         config.streamIdleTimeout = ProtoValues.timeout(hcm.streamIdleTimeout, isSet: hcm.hasStreamIdleTimeout, default: .minutes(5))
         if !hcm.serverName.isEmpty {

@@ -30,6 +30,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     /// `stream_idle_timeout`: the active stream moved nothing for this long.
     private var streamIdle: IdleTimer?
     private var requestTimer: Scheduled<Void>?
+    /// `request_headers_timeout`: armed by the first byte of a request, disarmed by its head.
+    private var headersTimer: Scheduled<Void>?
+    /// True between requests: the next bytes start a request (read by `RequestStartObserver`).
+    private(set) var awaitingRequestStart = true
     private var responseInProgress = false
 
     public init(config: HTTPConnectionManagerConfig, worker: Worker) {
@@ -124,6 +128,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     private func receivedHead(_ head: HTTPRequestHead) {
         discardedBytes = 0
         connectionIdle?.suspend()
+        awaitingRequestStart = false
+        headersTimer?.cancel()
+        headersTimer = nil
         guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
         stats.increment(HTTPStat.rqTotal)
         stats.increment(HTTPStat.rqHTTP1Total)
@@ -339,8 +346,22 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             break
         case .becomeIdle:
             connectionIdle?.resume()
+            awaitingRequestStart = true
         case .closeAfterFlush:
             context?.close(promise: nil)
+        }
+    }
+
+    /// The first bytes of a new request arrived: start `request_headers_timeout`. On expiry the
+    /// connection is closed, as Envoy does (there is no request yet to answer).
+    func requestBytesArrived() {
+        awaitingRequestStart = false
+        guard let timeout = config.requestHeadersTimeout, let context else { return }
+        headersTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [unowned self] in
+            self.headersTimer = nil
+            self.stats.increment(HTTPStat.rqHeaderTimeout)
+            self.machine.closeRequested()
+            self.context?.close(promise: nil)
         }
     }
 
@@ -363,6 +384,8 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         streamIdle?.cancel()
         requestTimer?.cancel()
         requestTimer = nil
+        headersTimer?.cancel()
+        headersTimer = nil
     }
 }
 

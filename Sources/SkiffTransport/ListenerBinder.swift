@@ -59,16 +59,7 @@ public enum ListenerBinder {
         let pipeline = channel.pipeline.syncOperations
         switch chain.filter {
         case .httpConnectionManager(let hcm):
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderListSize = hcm.maxRequestHeadersBytes
-            limits.maxHeaderFieldSize = hcm.maxRequestHeadersBytes
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true,
-                withErrorHandling: false,
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: limits
-            )
-            try pipeline.addHandler(HTTPConnectionManagerHandler(config: hcm, worker: worker))
+            try HTTPPipeline.configure(pipeline, config: hcm, worker: worker)
         case .tcpProxy(let tcp):
             try pipeline.addHandler(TCPProxyHandler(config: tcp, worker: worker))
         }

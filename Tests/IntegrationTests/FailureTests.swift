@@ -118,6 +118,35 @@ struct FailureTests {
         await slow.close()
     }
 
+    @Test func requestHeadersTimeoutClosesButIdleKeepAliveDoesNot() async throws {
+        let a = try await TestUpstream.start("a", group: group)
+        let proxy = try await ProxyHarness.start(Bootstrap.http(
+            routes: """
+            - match: { prefix: "/" }
+              route: { cluster: a }
+            """,
+            clusters: [Bootstrap.cluster("a", ports: [a.port])],
+            hcmExtra: "request_headers_timeout: 0.3s"
+        ))
+        // An idle keep-alive connection is not subject to the headers timeout...
+        let idle = try await proxy.client()
+        #expect(try await idle.get("/").status == 200)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await idle.get("/").status == 200)
+        // ...but a head that starts and never finishes is: the connection closes.
+        let slowloris = try await proxy.client()
+        try await slowloris.send("GET / HTTP/1.1\r\nhost: x\r\n")
+        let start = ContinuousClock.now
+        #expect(try await slowloris.waitForClose())
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let stats = try await proxy.admin("/stats")
+        #expect(stats.body.contains("http.ingress.downstream_rq_header_timeout: 1"))
+        await idle.close()
+        await slowloris.close()
+        await proxy.stop()
+        await a.close()
+    }
+
     @Test func malformedRequestsGet4xxAndTheProxyKeepsServing() async throws {
         let a = try await TestUpstream.start("a", group: group)
         let proxy = try await ProxyHarness.start(Bootstrap.http(

@@ -17,13 +17,7 @@ struct HTTPConnectionManagerHandlerTests {
             routeTable: RouteTable(name: "t", virtualHosts: [VirtualHost(name: "all", domains: ["*"], routes: routes)])
         )
         config.maxRequestHeadersBytes = maxHeaderBytes
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = maxHeaderBytes
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withErrorHandling: false,
-            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits
-        )
-        try channel.pipeline.syncOperations.addHandler(HTTPConnectionManagerHandler(config: config, worker: worker))
+        try HTTPPipeline.configure(channel.pipeline.syncOperations, config: config, worker: worker)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }

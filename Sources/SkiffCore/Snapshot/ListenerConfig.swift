@@ -51,6 +51,9 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var maxRequestHeadersBytes: Int
     /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
     public var idleTimeout: TimeAmount?
+    /// `request_headers_timeout` (default disabled): from a request's first byte to its complete
+    /// head; 408 and close on expiry.
+    public var requestHeadersTimeout: TimeAmount?
     /// `request_timeout` (default disabled): time allowed to receive the whole request.
     public var requestTimeout: TimeAmount?
     /// `stream_idle_timeout` (default 5 min; nil disables).
@@ -71,6 +74,7 @@ public struct HTTPConnectionManagerConfig: Sendable {
         self.routeTable = routeTable
         self.maxRequestHeadersBytes = 60 * 1024
         self.idleTimeout = .hours(1)
+        self.requestHeadersTimeout = nil
         self.requestTimeout = nil
         self.streamIdleTimeout = .minutes(5)
         self.serverName = "envoy"
