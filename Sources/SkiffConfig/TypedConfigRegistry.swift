@@ -50,7 +50,7 @@ enum TypedConfigRegistry {
         if let dict = value as? [String: Any] {
             if let typeURL = dict["@type"] as? String, !knownTypeURLs.contains(typeURL) {
                 let name = typeURL.split(separator: "/").last.map(String.init) ?? typeURL
-                throw path.error("unknown type \(name) (Skiff supports: \(knownTypeURLs.map { String($0.split(separator: "/").last!) }.sorted().joined(separator: ", ")))")
+                throw path.error("unknown type \(name) (not an extension this build of Skiff knows)")
             }
             for key in dict.keys.sorted() where key != "@type" {
                 try checkTypeURLs(in: dict[key]!, path: path / key)

@@ -175,6 +175,38 @@ struct HTTPRoutingTests {
         await a.close()
     }
 
+    @Test func requestBodiesStreamWithContentLengthAndChunkedAndHeadWorks() async throws {
+        let echo = try await TestUpstream.start("echo", behavior: .echo, group: group)
+        let proxy = try await ProxyHarness.start(Bootstrap.http(
+            routes: """
+            - match: { prefix: "/" }
+              route: { cluster: echo }
+            """,
+            clusters: [Bootstrap.cluster("echo", ports: [echo.port])]
+        ))
+        let client = try await proxy.client()
+        let body = String(repeating: "0123456789", count: 30_000)
+        try await client.send("POST /cl HTTP/1.1\r\nhost: x\r\ncontent-length: \(body.utf8.count)\r\n\r\n" + body)
+        let sized = try await client.readResponse()
+        #expect(sized.status == 200)
+        #expect(sized.bodyBytes == body.utf8.count)
+        #expect(sized.body == body)
+
+        try await client.send("POST /chunked HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        let chunked = try await client.readResponse()
+        #expect(chunked.body == "hello world")
+        #expect(echo.requests.last?.headers["transfer-encoding"] == ["chunked"])
+
+        try await client.send("HEAD /head HTTP/1.1\r\nhost: x\r\n\r\n")
+        let head = try await client.readResponse(headRequest: true)
+        #expect(head.status == 200)
+        // The connection is still in sync after HEAD.
+        #expect(try await client.get("/after").status == 200)
+        await client.close()
+        await proxy.stop()
+        await echo.close()
+    }
+
     @Test func upstreamConnectionsAreReusedAndRetiredAfterMaxRequests() async throws {
         let a = try await TestUpstream.start("a", group: group)
         let proxy = try await ProxyHarness.start(Bootstrap.http(
