@@ -4,7 +4,8 @@
 Each round starts each proxy in turn (alternating, so drift affects both), at --concurrency 1
 pinned to CPU 0; wrk and the upstream (Skiff's built-in app) run on CPU 1. Measurements:
 HTTP/1.1 keep-alive requests/s and p50/p99 latency (wrk), TCP proxy throughput (wrk fetching a
-1 MiB body through the tcp_proxy listener), idle RSS, and RSS holding 10,000 idle connections.
+1 MiB body through the tcp_proxy listener), idle RSS right after startup, idle RSS after the
+load (the working set serving needs), and RSS holding 10,000 idle connections.
 Everything targets 127.0.0.1 only. Processes are stopped by the PID this script started.
 """
 import argparse, json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
@@ -143,6 +144,8 @@ def measure(kind, args, ports):
         result.update(wrk(f"http://127.0.0.1:{ports['http']}/", args.duration))
         tcp = wrk(f"http://127.0.0.1:{ports['tcp']}/", args.duration, connections=4)
         result["tcp_mbps"] = tcp["mbps"]
+        time.sleep(2)
+        result["rss_after_load_mib"] = rss_kib(proc.pid) / 1024
         socks = hold_idle_connections(ports["http"], args.idle_connections)
         time.sleep(2)
         result["rss_10k_idle_mib"] = rss_kib(proc.pid) / 1024
@@ -181,6 +184,7 @@ def main():
                 results[kind].append(r)
                 print(f"round {round_index + 1} {kind:5s}: {r['rps']:9.0f} req/s  p50 {r['p50']:.3f} ms  "
                       f"p99 {r['p99']:.3f} ms  tcp {r['tcp_mbps']:.0f} MiB/s  idle {r['idle_rss_mib']:.1f} MiB  "
+                      f"after load {r['rss_after_load_mib']:.1f} MiB  "
                       f"10k idle {r['rss_10k_idle_mib']:.1f} MiB  non-2xx {r['non2xx']}", flush=True)
     finally:
         for app in apps:
@@ -193,6 +197,7 @@ def main():
     print("\nmedian over rounds            skiff      envoy   skiff/envoy  target")
     rows = [("HTTP/1.1 req/s", "rps", ">= 1.0"), ("p50 latency ms", "p50", ""), ("p99 latency ms", "p99", "<= 1.0"),
             ("TCP MiB/s", "tcp_mbps", ""), ("idle RSS MiB", "idle_rss_mib", "<= 0.5"),
+            ("idle RSS after load MiB", "rss_after_load_mib", ""),
             ("RSS, 10k idle conns MiB", "rss_10k_idle_mib", "")]
     for label, key, target in rows:
         s, e = med("skiff", key), med("envoy", key)

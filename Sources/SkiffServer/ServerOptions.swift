@@ -10,11 +10,18 @@ public struct ServerOptions: Sendable {
     public var logger: Logger
     /// The command line, for `/server_info`.
     public var commandLine: [String]
+    /// After startup, return startup-only pages to the kernel (`StartupMemoryTrim`). The CLI
+    /// turns it on; in-process embedders (tests) usually leave it off.
+    public var trimStartupMemory: Bool
 
-    public init(concurrency: Int = System.coreCount, drainTime: TimeAmount = .seconds(600), logger: Logger = Logger(label: "skiff"), commandLine: [String] = []) {
+    public init(
+        concurrency: Int = System.coreCount, drainTime: TimeAmount = .seconds(600), logger: Logger = Logger(label: "skiff"),
+        commandLine: [String] = [], trimStartupMemory: Bool = false
+    ) {
         self.concurrency = max(1, concurrency)
         self.drainTime = drainTime
         self.logger = logger
         self.commandLine = commandLine
+        self.trimStartupMemory = trimStartupMemory
     }
 }

@@ -58,6 +58,9 @@ public final class SkiffServer: Sendable {
             throw error
         }
         server.state.withLock { $0.live = true }
+        if options.trimStartupMemory {
+            StartupMemoryTrim.run()
+        }
         return server
     }
 

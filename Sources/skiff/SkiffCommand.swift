@@ -76,7 +76,7 @@ struct SkiffCommand: AsyncParsableCommand {
         }
         let options = ServerOptions(
             concurrency: concurrency ?? System.coreCount, drainTime: .seconds(Int64(drainTimeSeconds)),
-            logger: logger, commandLine: CommandLine.arguments
+            logger: logger, commandLine: CommandLine.arguments, trimStartupMemory: true
         )
         let server = try await SkiffServer.start(snapshot, options: options)
         if let admin = server.adminAddress {
