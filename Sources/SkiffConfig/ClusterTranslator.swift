@@ -7,8 +7,8 @@ import SwiftProtobuf
 enum ClusterTranslator {
     static let allowed: Set<String> = [
         "name", "type", "connect_timeout", "lb_policy", "load_assignment", "max_requests_per_connection",
-        "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family", "respect_dns_ttl",
-        "per_connection_buffer_limit_bytes", "least_request_lb_config", "alt_stat_name", "metadata",
+        "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
+        "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -42,6 +42,11 @@ enum ClusterTranslator {
                 if discovery == .staticHosts, !ProtoValues.ipLiteral(address.host) {
                     throw (endpointPath / "endpoint" / "address" / "socket_address" / "address")
                         .error("STATIC clusters need IP addresses; \"\(address.host)\" is a name (use STRICT_DNS)")
+                }
+                switch lbEndpoint.healthStatus {
+                case .unknown, .healthy: break
+                default:
+                    throw (endpointPath / "health_status").error("\(lbEndpoint.healthStatus) endpoints are not supported yet (HEALTHY or UNKNOWN)")
                 }
                 let weight = lbEndpoint.hasLoadBalancingWeight ? Int(lbEndpoint.loadBalancingWeight.value) : 1
                 guard weight >= 1 else {
