@@ -57,13 +57,15 @@ final class EnvoyProcess {
         throw TestError("Envoy did not become ready")
     }
 
-    /// Stops the process this test started, by its PID: SIGTERM, then SIGKILL after 5 s.
-    /// (Foundation's `waitUntilExit` can block forever inside Swift concurrency on Linux.)
+    /// Stops the process this test started, by its PID. SIGKILL straight away: a child spawned
+    /// from a test thread inherits that thread's signal mask, with SIGTERM blocked, so Envoy never
+    /// sees SIGTERM. (Foundation's `waitUntilExit` can also block forever inside Swift concurrency
+    /// on Linux, hence the polling.)
     func stop() {
         let pid = process.processIdentifier
         if pid > 0 && !stopped {
             stopped = true
-            kill(pid, SIGTERM)
+            kill(pid, SIGKILL)
             var waited = 0
             while alive(pid) && waited < 500 {
                 usleep(10_000)
