@@ -84,7 +84,7 @@ final class RouterStream: UpstreamResponseHandler {
             }
             self.host = host
             upstreamActive = true
-            upstreamStart = ContinuousClockReadingNow.nanoseconds()
+            upstreamStart = ContinuousClockReading.now()
             host.requestStarted()
             cluster.stats.increment(ClusterStat.rqTotal)
             cluster.stats.adjust(ClusterStat.rqActive, by: 1)
@@ -190,7 +190,7 @@ final class RouterStream: UpstreamResponseHandler {
         responseStarted = true
         let keepAlive = connection.responseStarting()
         cluster?.stats.recordResponse(code: Int(head.status.code))
-        let serviceTime = Int64((ContinuousClockReadingNow.nanoseconds() - upstreamStart) / 1_000_000)
+        let serviceTime = Int64((ContinuousClockReading.now() - upstreamStart) / 1_000_000)
         let out = HeaderTransforms.downstreamResponseHead(
             head, requestVersion: request.version, serviceTimeMs: serviceTime, serverName: config.serverName,
             date: worker.date.current(), mutations: responseMutations, keepAlive: keepAlive
@@ -291,12 +291,5 @@ final class RouterStream: UpstreamResponseHandler {
         upstreamActive = false
         host?.requestFinished(success: success, timedOut: timedOut)
         cluster?.stats.adjust(ClusterStat.rqActive, by: -1)
-    }
-}
-
-/// Monotonic time for upstream service time (the data path's only clock read per request).
-enum ContinuousClockReadingNow {
-    static func nanoseconds() -> UInt64 {
-        SystemClock().nowNanoseconds()
     }
 }

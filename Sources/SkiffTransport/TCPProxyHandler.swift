@@ -29,8 +29,8 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
     private var pendingRead = false
     private var early = CircularBuffer<ByteBuffer>()
     private var earlyEOF = false
-    private var idleTimer: Scheduled<Void>?
-    private var lastActivity: UInt64 = 0
+    /// `idle_timeout`: no bytes either way for this long closes both sides.
+    private var idleTimer: IdleTimer?
     var inputClosed = false
     private var closed = false
 
@@ -58,8 +58,13 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
     private func begin() {
         guard !begun else { return }
         begun = true
-        touch()
-        armIdleTimer()
+        if let timeout = config.idleTimeout, let context {
+            idleTimer = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
+                self.stats.increment(TCPStat.idleTimeout)
+                self.closeBoth()
+            }
+            idleTimer?.resume()
+        }
         connectNext()
     }
 
@@ -221,6 +226,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         closed = true
         idleTimer?.cancel()
+        idleTimer = nil
         upstream?.flushThenClose()
         context.fireChannelInactive()
     }
@@ -247,22 +253,9 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
 
     // MARK: Idle timeout
 
+    @inline(__always)
     private func touch() {
-        lastActivity = SystemClock().nowNanoseconds()
-    }
-
-    private func armIdleTimer(after delay: TimeAmount? = nil) {
-        guard let timeout = config.idleTimeout, let context else { return }
-        idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay ?? timeout) { [weak self] in
-            guard let self else { return }
-            let idle = Int64(SystemClock().nowNanoseconds() - self.lastActivity)
-            if idle >= timeout.nanoseconds {
-                self.stats.increment(TCPStat.idleTimeout)
-                self.closeBoth()
-            } else {
-                self.armIdleTimer(after: .nanoseconds(timeout.nanoseconds - idle))
-            }
-        }
+        idleTimer?.touch()
     }
 }
 
