@@ -15,6 +15,8 @@ public protocol AdminBackend: Sendable {
     func serverInfo() async -> String
     /// Whether the server is live (`/ready` answers 200 `LIVE`).
     func isLive() -> Bool
+    /// Envoy's state name for `/ready` when not live: `DRAINING` or `INITIALIZING`.
+    func stateName() -> String
     /// `POST /quitquitquit`: begin shutting down.
     func requestQuit()
 }

@@ -9,7 +9,7 @@ public enum AdminRouter {
         case ("/ready", "GET"), ("/ready", "HEAD"):
             return backend.isLive()
                 ? AdminResponse(status: 200, body: "LIVE\n")
-                : AdminResponse(status: 503, body: "DRAINING\n")
+                : AdminResponse(status: 503, body: backend.stateName() + "\n")
         case ("/server_info", "GET"):
             return AdminResponse(status: 200, contentType: "application/json", body: await backend.serverInfo())
         case ("/config_dump", "GET"):

@@ -1,5 +1,6 @@
 import EnvoyAPI
 import Foundation
+import NIOCore
 import SkiffCore
 import SwiftProtobuf
 
@@ -10,8 +11,8 @@ public enum BootstrapTranslator {
     public static func translate(_ bootstrap: Envoy_Config_Bootstrap_V3_Bootstrap) throws -> BootstrapSnapshot {
         let root = FieldPath()
         try SupportedFields.check(
-            bootstrap, allowed: ["node", "static_resources", "admin"], at: root,
-            hint: "this build supports static_resources listeners and clusters, admin and node"
+            bootstrap, allowed: ["node", "static_resources", "dynamic_resources", "admin"], at: root,
+            hint: "this build supports static_resources, dynamic_resources over ADS, admin and node"
         )
         try SupportedFields.check(bootstrap.staticResources, allowed: ["listeners", "clusters"], at: root / "static_resources")
         try SupportedFields.check(
@@ -50,12 +51,74 @@ public enum BootstrapTranslator {
             listeners.append(translated)
         }
 
+        var dynamic: DynamicResourcesConfig?
+        if bootstrap.hasDynamicResources {
+            dynamic = try dynamicResources(bootstrap.dynamicResources, clusters: clusters, at: root / "dynamic_resources")
+        }
+
         var dumpOptions = JSONEncodingOptions()
         dumpOptions.preserveProtoFieldNames = true
         let json = (try? bootstrap.jsonString(options: dumpOptions)) ?? "{}"
-        return BootstrapSnapshot(
+        var snapshot = BootstrapSnapshot(
             node: node, admin: admin, listeners: listeners, clusters: clusters,
             loadedAt: wallClockSeconds(), sourceJSON: json
+        )
+        snapshot.dynamic = dynamic
+        snapshot.nodeBytes = (try? bootstrap.node.serializedBytes()) ?? []
+        return snapshot
+    }
+
+    /// `dynamic_resources`: LDS and CDS over ADS, the ADS stream to a static cluster by
+    /// `envoy_grpc`. The cluster must exist and have one endpoint (TCP or a Unix socket).
+    static func dynamicResources(
+        _ dynamic: Envoy_Config_Bootstrap_V3_Bootstrap.DynamicResources, clusters: [ClusterConfig], at path: FieldPath
+    ) throws -> DynamicResourcesConfig? {
+        try SupportedFields.check(dynamic, allowed: ["lds_config", "cds_config", "ads_config"], at: path,
+                                  hint: "Skiff takes dynamic resources over ADS only")
+        var fetchTimeout: TimeAmount? = .seconds(15)
+        for (field, source, isSet) in [("lds_config", dynamic.ldsConfig, dynamic.hasLdsConfig), ("cds_config", dynamic.cdsConfig, dynamic.hasCdsConfig)] where isSet {
+            try ProtoValues.checkADSSource(source, at: path / field)
+            if source.hasInitialFetchTimeout {
+                let timeout = ProtoValues.duration(source.initialFetchTimeout)
+                fetchTimeout = timeout.nanoseconds > 0 ? timeout : nil
+            }
+        }
+        guard dynamic.hasLdsConfig || dynamic.hasCdsConfig else { return nil }
+        guard dynamic.hasAdsConfig else {
+            throw (path / "ads_config").error("ads_config is required when lds_config or cds_config uses ads")
+        }
+        let ads = dynamic.adsConfig
+        let adsPath = path / "ads_config"
+        try SupportedFields.check(
+            ads, allowed: ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"], at: adsPath
+        )
+        let apiType: DynamicResourcesConfig.APIType
+        switch ads.apiType {
+        case .grpc: apiType = .stateOfTheWorld
+        case .deltaGrpc: apiType = .delta
+        default:
+            throw (adsPath / "api_type").error("\(ads.apiType) is not supported (GRPC, DELTA_GRPC)")
+        }
+        guard ads.grpcServices.count == 1 else {
+            throw (adsPath / "grpc_services").error("exactly one grpc_services entry is required")
+        }
+        let service = ads.grpcServices[0]
+        let servicePath = adsPath / "grpc_services" / 0
+        try SupportedFields.check(service, allowed: ["envoy_grpc", "timeout"], at: servicePath, hint: "use envoy_grpc to a static cluster")
+        guard case .envoyGrpc(let envoyGRPC) = service.targetSpecifier else {
+            throw (servicePath / "envoy_grpc").error("envoy_grpc is required")
+        }
+        try SupportedFields.check(envoyGRPC, allowed: ["cluster_name", "authority"], at: servicePath / "envoy_grpc")
+        guard let cluster = clusters.first(where: { $0.name == envoyGRPC.clusterName }) else {
+            throw (servicePath / "envoy_grpc" / "cluster_name").error("no static cluster named \"\(envoyGRPC.clusterName)\"")
+        }
+        guard let endpoint = cluster.endpoints.first else {
+            throw (servicePath / "envoy_grpc" / "cluster_name").error("cluster \"\(cluster.name)\" has no endpoint")
+        }
+        return DynamicResourcesConfig(
+            apiType: apiType, clusterName: cluster.name, target: endpoint.address,
+            ldsOverADS: dynamic.hasLdsConfig, cdsOverADS: dynamic.hasCdsConfig,
+            initialFetchTimeout: fetchTimeout, setNodeOnFirstMessageOnly: ads.setNodeOnFirstMessageOnly
         )
     }
 }

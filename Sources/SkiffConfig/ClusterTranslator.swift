@@ -9,6 +9,7 @@ enum ClusterTranslator {
         "name", "type", "connect_timeout", "lb_policy", "load_assignment", "max_requests_per_connection",
         "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
         "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
+        "eds_cluster_config", "http2_protocol_options",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -21,16 +22,40 @@ enum ClusterTranslator {
         case .type(.static), nil: discovery = .staticHosts
         case .type(.strictDns): discovery = .strictDNS
         case .type(.logicalDns): discovery = .logicalDNS
+        case .type(.eds): discovery = .eds
         case .type(let other):
             throw (path / "type").error("cluster type \(other) is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS)")
         case .clusterType:
             throw (path / "cluster_type").error("custom cluster types are not supported")
         }
 
+        let endpoints = try Self.endpoints(of: cluster.loadAssignment, discovery: discovery, at: path / "load_assignment")
+        if discovery == .logicalDNS, endpoints.count != 1 {
+            throw (path / "load_assignment").error("LOGICAL_DNS clusters take exactly one endpoint")
+        }
+
+        var config = ClusterConfig(name: cluster.name, discovery: discovery, endpoints: endpoints)
+        if discovery == .eds {
+            try SupportedFields.check(cluster.edsClusterConfig, allowed: ["eds_config", "service_name"], at: path / "eds_cluster_config")
+            let source = cluster.edsClusterConfig.edsConfig
+            if cluster.edsClusterConfig.hasEdsConfig, case .path = source.configSourceSpecifier {
+                throw (path / "eds_cluster_config" / "eds_config").error("only ads config sources are supported")
+            }
+            config.edsServiceName = cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
+        }
+        if cluster.hasHTTP2ProtocolOptions {
+            config.http2 = true
+        }
+        try finish(cluster, into: &config, at: path)
+        return config
+    }
+
+    /// `ClusterLoadAssignment` (inline `load_assignment`, or one delivered by EDS) → endpoints.
+    public static func endpoints(
+        of assignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, discovery: ClusterConfig.Discovery, at assignmentPath: FieldPath
+    ) throws -> [EndpointConfig] {
         var endpoints: [EndpointConfig] = []
-        let assignment = cluster.loadAssignment
-        let assignmentPath = path / "load_assignment"
-        try SupportedFields.check(assignment, allowed: ["cluster_name", "endpoints"], at: assignmentPath)
+        try SupportedFields.check(assignment, allowed: ["cluster_name", "endpoints", "policy"], at: assignmentPath)
         for (li, locality) in assignment.endpoints.enumerated() {
             let localityPath = assignmentPath / "endpoints" / li
             try SupportedFields.check(locality, allowed: ["lb_endpoints", "locality", "load_balancing_weight"], at: localityPath)
@@ -39,7 +64,7 @@ enum ClusterTranslator {
                 try SupportedFields.check(lbEndpoint, allowed: ["endpoint", "load_balancing_weight", "health_status", "metadata"], at: endpointPath)
                 try SupportedFields.check(lbEndpoint.endpoint, allowed: ["address", "hostname"], at: endpointPath / "endpoint")
                 let address = try ProtoValues.socketAddress(lbEndpoint.endpoint.address, at: endpointPath / "endpoint" / "address")
-                if discovery == .staticHosts, !ProtoValues.ipLiteral(address.host) {
+                if discovery == .staticHosts || discovery == .eds, address.pipePath == nil, !ProtoValues.ipLiteral(address.host) {
                     throw (endpointPath / "endpoint" / "address" / "socket_address" / "address")
                         .error("STATIC clusters need IP addresses; \"\(address.host)\" is a name (use STRICT_DNS)")
                 }
@@ -55,11 +80,10 @@ enum ClusterTranslator {
                 endpoints.append(EndpointConfig(address: address, weight: weight))
             }
         }
-        if discovery == .logicalDNS, endpoints.count != 1 {
-            throw assignmentPath.error("LOGICAL_DNS clusters take exactly one endpoint")
-        }
+        return endpoints
+    }
 
-        var config = ClusterConfig(name: cluster.name, discovery: discovery, endpoints: endpoints)
+    private static func finish(_ cluster: Envoy_Config_Cluster_V3_Cluster, into config: inout ClusterConfig, at path: FieldPath) throws {
         if cluster.hasConnectTimeout {
             config.connectTimeout = ProtoValues.duration(cluster.connectTimeout)
             guard config.connectTimeout.nanoseconds > 0 else {
@@ -108,7 +132,6 @@ enum ClusterTranslator {
         for (key, any) in cluster.typedExtensionProtocolOptions.sorted(by: { $0.key < $1.key }) {
             try applyProtocolOptions(key: key, any: any, to: &config, at: path / "typed_extension_protocol_options" / key)
         }
-        return config
     }
 
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`: HTTP/1.1 upstreams and the
@@ -122,8 +145,12 @@ enum ClusterTranslator {
         if case .explicitHTTPConfig(let explicit) = options.upstreamProtocolOptions {
             switch explicit.protocolConfig {
             case .httpProtocolOptions: break
+            case .http2ProtocolOptions:
+                // HTTP/2 upstreams serve the ADS client's own gRPC cluster; the proxy's HTTP/2
+                // data path arrives with the HTTP/2 issue.
+                config.http2 = true
             default:
-                throw (path / "explicit_http_config").error("only http_protocol_options (HTTP/1.1) is supported yet")
+                throw (path / "explicit_http_config").error("only http_protocol_options and http2_protocol_options are supported")
             }
         }
         if options.hasCommonHTTPProtocolOptions {

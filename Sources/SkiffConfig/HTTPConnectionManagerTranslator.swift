@@ -9,7 +9,7 @@ enum HTTPConnectionManagerTranslator {
 
     static func translate(
         _ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
-        at path: FieldPath, clusters: Set<String>
+        at path: FieldPath, clusters: Set<String>?
     ) throws -> HTTPConnectionManagerConfig {
         try SupportedFields.check(
             hcm,
@@ -17,10 +17,10 @@ enum HTTPConnectionManagerTranslator {
                 "stat_prefix", "route_config", "codec_type", "http_filters", "common_http_protocol_options",
                 "max_request_headers_kb", "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 "server_name", "use_remote_address", "skip_xff_append", "generate_request_id",
-                "http_protocol_options",
+                "http_protocol_options", "rds",
             ],
             at: path,
-            hint: "rds arrives with the control-plane work, access_log and tracing with observability"
+            hint: "access_log and tracing arrive with observability"
         )
         guard !hcm.statPrefix.isEmpty else {
             throw (path / "stat_prefix").error("stat_prefix is required")
@@ -30,16 +30,29 @@ enum HTTPConnectionManagerTranslator {
         default:
             throw (path / "codec_type").error("\(hcm.codecType) is not supported yet (AUTO, HTTP1)")
         }
-        guard case .routeConfig(let routeConfig) = hcm.routeSpecifier else {
-            throw path.error("route_config is required (rds is not supported yet)")
+        let table: RouteTable
+        var rdsName: String?
+        switch hcm.routeSpecifier {
+        case .routeConfig(let routeConfig):
+            table = try RouteTranslator.translate(routeConfig, at: path / "route_config", clusters: clusters)
+        case .rds(let rds):
+            try SupportedFields.check(rds, allowed: ["config_source", "route_config_name"], at: path / "rds")
+            guard !rds.routeConfigName.isEmpty else {
+                throw (path / "rds" / "route_config_name").error("route_config_name is required")
+            }
+            try ProtoValues.checkADSSource(rds.configSource, at: path / "rds" / "config_source")
+            table = RouteTable(name: rds.routeConfigName, virtualHosts: [])
+            rdsName = rds.routeConfigName
+        default:
+            throw path.error("route_config or rds is required (scoped routes are not supported)")
         }
         try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
         if hcm.hasHTTPProtocolOptions {
             try SupportedFields.check(hcm.httpProtocolOptions, allowed: [], at: path / "http_protocol_options")
         }
 
-        let table = try RouteTranslator.translate(routeConfig, at: path / "route_config", clusters: clusters)
         var config = HTTPConnectionManagerConfig(statPrefix: hcm.statPrefix, routeTable: table)
+        config.rdsName = rdsName
         if hcm.hasMaxRequestHeadersKb {
             let kb = Int(hcm.maxRequestHeadersKb.value)
             guard kb > 0, kb <= 8192 else {

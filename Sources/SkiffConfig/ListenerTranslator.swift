@@ -8,7 +8,7 @@ enum ListenerTranslator {
     static let hcmType = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
     static let tcpProxyType = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 
-    static func translate(_ listener: Envoy_Config_Listener_V3_Listener, at path: FieldPath, clusters: Set<String>) throws -> ListenerConfig {
+    static func translate(_ listener: Envoy_Config_Listener_V3_Listener, at path: FieldPath, clusters: Set<String>?) throws -> ListenerConfig {
         try SupportedFields.check(
             listener,
             allowed: [
@@ -18,7 +18,7 @@ enum ListenerTranslator {
             at: path
         )
         let address = try ProtoValues.socketAddress(listener.address, at: path / "address")
-        guard ProtoValues.ipLiteral(address.host) else {
+        guard address.pipePath == nil, ProtoValues.ipLiteral(address.host) else {
             throw (path / "address" / "socket_address" / "address").error("a listener binds an IP address, not \"\(address.host)\"")
         }
         var chains: [FilterChainConfig] = []
@@ -40,7 +40,7 @@ enum ListenerTranslator {
         return ListenerConfig(name: name, address: address, filterChains: chains, bufferLimitBytes: bufferLimit, statPrefix: statPrefix)
     }
 
-    static func filterChain(_ chain: Envoy_Config_Listener_V3_FilterChain, at path: FieldPath, clusters: Set<String>) throws -> FilterChainConfig {
+    static func filterChain(_ chain: Envoy_Config_Listener_V3_FilterChain, at path: FieldPath, clusters: Set<String>?) throws -> FilterChainConfig {
         try SupportedFields.check(
             chain, allowed: ["filters", "filter_chain_match", "name", "metadata"], at: path,
             hint: "TLS transport sockets arrive with the mTLS work"
@@ -58,10 +58,10 @@ enum ListenerTranslator {
             throw (path / "filters" / 0).error("filter \"\(chain.filters[0].name)\" is not supported yet; only one terminal filter per chain")
         }
         let filter = try networkFilter(terminal, at: filterPath, clusters: clusters)
-        return FilterChainConfig(name: chain.name, destinationPort: port, filter: filter)
+        return FilterChainConfig(name: chain.name, destinationPort: port, filter: filter, fingerprint: Fingerprint.of(chain))
     }
 
-    static func networkFilter(_ filter: Envoy_Config_Listener_V3_Filter, at path: FieldPath, clusters: Set<String>) throws -> NetworkFilterConfig {
+    static func networkFilter(_ filter: Envoy_Config_Listener_V3_Filter, at path: FieldPath, clusters: Set<String>?) throws -> NetworkFilterConfig {
         guard case .typedConfig(let any) = filter.configType else {
             throw (path / "typed_config").error("filter \"\(filter.name)\" needs a typed_config")
         }
@@ -79,7 +79,7 @@ enum ListenerTranslator {
         }
     }
 
-    static func tcpProxy(_ tcp: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, at path: FieldPath, clusters: Set<String>) throws -> TCPProxyConfig {
+    static func tcpProxy(_ tcp: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, at path: FieldPath, clusters: Set<String>?) throws -> TCPProxyConfig {
         try SupportedFields.check(
             tcp, allowed: ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts"], at: path
         )
@@ -89,7 +89,7 @@ enum ListenerTranslator {
         let target: ClusterTarget
         switch tcp.clusterSpecifier {
         case .cluster(let name):
-            guard clusters.contains(name) else {
+            guard clusters?.contains(name) ?? true else {
                 throw (path / "cluster").error("unknown cluster \"\(name)\"")
             }
             target = .single(name)
@@ -98,7 +98,7 @@ enum ListenerTranslator {
             for (index, entry) in weighted.clusters.enumerated() {
                 let entryPath = path / "weighted_clusters" / "clusters" / index
                 try SupportedFields.check(entry, allowed: ["name", "weight"], at: entryPath)
-                guard clusters.contains(entry.name) else {
+                guard clusters?.contains(entry.name) ?? true else {
                     throw (entryPath / "name").error("unknown cluster \"\(entry.name)\"")
                 }
                 entries.append(WeightedClusterEntry(name: entry.name, weight: Int(entry.weight)))

@@ -30,12 +30,25 @@ enum ProtoValues {
                 throw (path / "socket_address" / "address").error("an address is required")
             }
             return SocketAddressConfig(host: socket.address, port: Int(port))
-        case .pipe:
-            throw (path / "pipe").error("Unix domain socket addresses are not supported yet")
+        case .pipe(let pipe):
+            try SupportedFields.check(pipe, allowed: ["path", "mode"], at: path / "pipe")
+            guard !pipe.path.isEmpty else {
+                throw (path / "pipe" / "path").error("a path is required")
+            }
+            return SocketAddressConfig(pipePath: pipe.path)
         case .envoyInternalAddress:
             throw (path / "envoy_internal_address").error("internal addresses are not supported")
         case nil:
             throw path.error("an address is required")
+        }
+    }
+
+    /// A `ConfigSource` Skiff can follow: `ads: {}` (with any `resource_api_version` but V2).
+    static func checkADSSource(_ source: Envoy_Config_Core_V3_ConfigSource, at path: FieldPath) throws {
+        try SupportedFields.check(source, allowed: ["ads", "resource_api_version", "initial_fetch_timeout"], at: path,
+                                  hint: "Skiff takes dynamic resources over ADS only")
+        guard case .ads = source.configSourceSpecifier else {
+            throw path.error("ads is required: Skiff takes dynamic resources over the aggregated stream")
         }
     }
 

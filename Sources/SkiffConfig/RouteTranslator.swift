@@ -5,7 +5,7 @@ import SwiftProtobuf
 
 /// `RouteConfiguration` → `RouteTable`: virtual hosts, routes, matchers and actions.
 enum RouteTranslator {
-    static func translate(_ config: Envoy_Config_Route_V3_RouteConfiguration, at path: FieldPath, clusters: Set<String>) throws -> RouteTable {
+    static func translate(_ config: Envoy_Config_Route_V3_RouteConfiguration, at path: FieldPath, clusters: Set<String>?) throws -> RouteTable {
         try SupportedFields.check(
             config,
             allowed: [
@@ -35,7 +35,7 @@ enum RouteTranslator {
         )
     }
 
-    static func virtualHost(_ vhost: Envoy_Config_Route_V3_VirtualHost, at path: FieldPath, clusters: Set<String>) throws -> VirtualHost {
+    static func virtualHost(_ vhost: Envoy_Config_Route_V3_VirtualHost, at path: FieldPath, clusters: Set<String>?) throws -> VirtualHost {
         try SupportedFields.check(
             vhost,
             allowed: [
@@ -67,7 +67,7 @@ enum RouteTranslator {
         )
     }
 
-    static func route(_ route: Envoy_Config_Route_V3_Route, at path: FieldPath, clusters: Set<String>) throws -> Route {
+    static func route(_ route: Envoy_Config_Route_V3_Route, at path: FieldPath, clusters: Set<String>?) throws -> Route {
         try SupportedFields.check(
             route,
             allowed: [
@@ -167,7 +167,7 @@ enum RouteTranslator {
     }
 
     static func forwardAction(
-        _ action: Envoy_Config_Route_V3_RouteAction, match: RouteMatch, at path: FieldPath, clusters: Set<String>
+        _ action: Envoy_Config_Route_V3_RouteAction, match: RouteMatch, at path: FieldPath, clusters: Set<String>?
     ) throws -> ForwardAction {
         try SupportedFields.check(
             action, allowed: ["cluster", "weighted_clusters", "timeout", "prefix_rewrite", "host_rewrite_literal"], at: path,
@@ -176,7 +176,7 @@ enum RouteTranslator {
         let target: ClusterTarget
         switch action.clusterSpecifier {
         case .cluster(let name):
-            guard clusters.contains(name) else {
+            guard clusters?.contains(name) ?? true else {
                 throw (path / "cluster").error("unknown cluster \"\(name)\"")
             }
             target = .single(name)
@@ -201,7 +201,7 @@ enum RouteTranslator {
         return forward
     }
 
-    static func weightedClusters(_ weighted: Envoy_Config_Route_V3_WeightedCluster, at path: FieldPath, clusters: Set<String>) throws -> ClusterTarget {
+    static func weightedClusters(_ weighted: Envoy_Config_Route_V3_WeightedCluster, at path: FieldPath, clusters: Set<String>?) throws -> ClusterTarget {
         try SupportedFields.check(weighted, allowed: ["clusters", "total_weight", "runtime_key_prefix"], at: path)
         guard !weighted.clusters.isEmpty else {
             throw (path / "clusters").error("at least one cluster is required")
@@ -210,7 +210,7 @@ enum RouteTranslator {
         for (index, entry) in weighted.clusters.enumerated() {
             let entryPath = path / "clusters" / index
             try SupportedFields.check(entry, allowed: ["name", "weight"], at: entryPath)
-            guard clusters.contains(entry.name) else {
+            guard clusters?.contains(entry.name) ?? true else {
                 throw (entryPath / "name").error("unknown cluster \"\(entry.name)\"")
             }
             entries.append(WeightedClusterEntry(name: entry.name, weight: entry.hasWeight ? Int(entry.weight.value) : 0))

@@ -30,6 +30,10 @@ enum TypedConfigRegistry {
         Envoy_Config_Trace_V3_OpenTelemetryConfig.self,
         Envoy_Config_Trace_V3_ZipkinConfig.self,
         Envoy_Extensions_TransportSockets_Tls_V3_Secret.self,
+        Envoy_Config_Listener_V3_Listener.self,
+        Envoy_Config_Cluster_V3_Cluster.self,
+        Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self,
+        Envoy_Config_Route_V3_RouteConfiguration.self,
     ]
 
     static let knownTypeURLs: Set<String> = Set(messageTypes.map { "type.googleapis.com/\($0.protoMessageName)" })

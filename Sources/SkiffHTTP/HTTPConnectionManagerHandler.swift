@@ -36,11 +36,32 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     private(set) var awaitingRequestStart = true
     private var responseInProgress = false
 
+    /// The worker's slot for `rds.route_config_name`, when routes come from the control plane.
+    private let routeSlot: RouteSlot?
+    /// Set once a listener update or removal asked this connection to drain.
+    private var drainClose: Scheduled<Void>?
+
     public init(config: HTTPConnectionManagerConfig, worker: Worker) {
         self.config = config
         self.worker = worker
+        self.routeSlot = config.rdsName.map { worker.routes.slot(named: $0) }
         self.stats = worker.stats.http(config.statPrefix)
         self.machine = HTTP1ConnectionStateMachine(maxRequestsPerConnection: config.maxRequestsPerConnection)
+    }
+
+    /// The route table for the next request: the RDS slot's current table, or the inline one.
+    var currentRouteTable: RouteTable {
+        routeSlot?.table ?? config.routeTable
+    }
+
+    /// The listener changed or went away: no new requests after the current one (its response
+    /// says `connection: close`), and the connection closes by `deadline` whatever it is doing.
+    public func startDrain(closeAt deadline: NIODeadline) {
+        guard let context, drainClose == nil else { return }
+        machine.closeRequested()
+        drainClose = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
     }
 
     var downstreamInfo: HeaderTransforms.DownstreamInfo {
@@ -386,6 +407,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         requestTimer = nil
         headersTimer?.cancel()
         headersTimer = nil
+        drainClose?.cancel()
     }
 }
 

@@ -7,7 +7,10 @@ import SkiffUpstream
 /// limits, pipelining kept in order, and the connection manager; plus the request-start observer
 /// when `request_headers_timeout` is set.
 public enum HTTPPipeline {
-    public static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, config: HTTPConnectionManagerConfig, worker: Worker) throws {
+    @discardableResult
+    public static func configure(
+        _ pipeline: ChannelPipeline.SynchronousOperations, config: HTTPConnectionManagerConfig, worker: Worker
+    ) throws -> HTTPConnectionManagerHandler {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = config.maxRequestHeadersBytes
         limits.maxHeaderFieldSize = config.maxRequestHeadersBytes
@@ -22,5 +25,6 @@ public enum HTTPPipeline {
             try pipeline.addHandler(RequestStartObserver(manager: manager), position: .first)
         }
         try pipeline.addHandler(manager)
+        return manager
     }
 }

@@ -37,6 +37,8 @@ final class RouterStream: UpstreamResponseHandler {
     private var host: UpstreamHost?
     private var upstreamStart: UInt64 = 0
     private var upstreamActive = false
+    /// The route table this request was routed with (RDS may replace the worker's meanwhile).
+    private var table: RouteTable?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
@@ -49,7 +51,8 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Routing
 
     func start() {
-        let table = config.routeTable
+        let table = connection.currentRouteTable
+        self.table = table
         let authority = request.headers.first(name: "host") ?? ""
         guard let vhost = VirtualHostSelector.select(in: table, authority: authority),
               let route = RouteMatcher.firstMatch(in: vhost, path: request.uri, headers: request.headers)
@@ -107,7 +110,7 @@ final class RouterStream: UpstreamResponseHandler {
             guard let forward, let route else { return }
             phase = .forwarding(upstream)
             upstream.begin(self)
-            let mutations = [route.requestHeaders, virtualHost?.requestHeaders ?? .init(), config.routeTable.requestHeaders]
+            let mutations = [route.requestHeaders, virtualHost?.requestHeaders ?? .init(), (table?.requestHeaders ?? .init())]
             let path = PathRewriter.rewrite(path: request.uri, match: route.match, prefixRewrite: forward.prefixRewrite)
             let head = HeaderTransforms.upstreamRequestHead(
                 request, path: path, action: forward, mutations: mutations,
@@ -283,7 +286,7 @@ final class RouterStream: UpstreamResponseHandler {
     /// none before a route matched. Envoy applies them to direct and error replies too.
     private var responseMutations: [HeaderMutations] {
         guard let route else { return [] }
-        return [route.responseHeaders, virtualHost?.responseHeaders ?? .init(), config.routeTable.responseHeaders]
+        return [route.responseHeaders, virtualHost?.responseHeaders ?? .init(), (table?.responseHeaders ?? .init())]
     }
 
     private func finishUpstream(success: Bool, timedOut: Bool = false) {

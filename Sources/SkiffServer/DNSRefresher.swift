@@ -8,7 +8,7 @@ struct DNSRefresher {
     let server: SkiffServer
 
     func run() async {
-        let dnsClusters = server.snapshot.clusters.filter { $0.discovery != .staticHosts }
+        let dnsClusters = server.snapshot.clusters.filter { $0.discovery != .staticHosts && $0.discovery != .eds }
         await withTaskGroup(of: Void.self) { group in
             for cluster in dnsClusters {
                 group.addTask {

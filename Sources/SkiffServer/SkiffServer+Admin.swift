@@ -2,7 +2,9 @@ import NIOCore
 import SkiffAdmin
 import SkiffCore
 import SkiffTelemetry
+import SkiffConfig
 import SkiffUpstream
+import SkiffXDS
 
 extension SkiffServer: AdminBackend {
     public func statsSamples() async -> [StatSample] {
@@ -11,26 +13,31 @@ extension SkiffServer: AdminBackend {
             StatSample(family: .server, scope: "", suffix: "live", kind: .gauge, value: isLiveNow ? 1 : 0),
             StatSample(family: .server, scope: "", suffix: "uptime", kind: .gauge, value: Int64(uptimeSeconds)),
             StatSample(family: .server, scope: "", suffix: "concurrency", kind: .gauge, value: Int64(options.concurrency)),
-            StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: isLiveNow ? 0 : 1),
+            StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: serverStateValue),
         ]
-        return StatsMerger.merge(perWorker, extra: server)
+        return StatsMerger.merge(perWorker, extra: server + (await controlPlaneSamples()))
     }
 
     public func clustersText() async -> String {
         let reports = await perWorker { worker -> [String: [HostLine]] in
             worker.clusters.hostReport().mapValues { $0.map { HostLine(host: $0.host, weight: $0.weight, counters: $0.counters) } }
         }
-        return ClustersRenderer.render(clusters: snapshot.clusters, perWorker: reports)
+        return ClustersRenderer.render(clusters: currentClusters, perWorker: reports)
     }
 
     public func configDump() async -> String {
-        ConfigDumpRenderer.render(snapshot)
+        let ads = state.withLock { $0.ads }
+        var dynamic: ConfigDumpRenderer.Dynamic?
+        if let ads {
+            dynamic = ConfigDumpRenderer.Dynamic(status: await ads.status, warming: await ads.warming)
+        }
+        return ConfigDumpRenderer.render(snapshot, dynamic: dynamic)
     }
 
     public func serverInfo() async -> String {
         let node = snapshot.node
         return """
-            {"version":"skiff/\(SkiffCore.version)/Clean/RELEASE","state":"\(isLiveNow ? "LIVE" : "DRAINING")",\
+            {"version":"skiff/\(SkiffCore.version)/Clean/RELEASE","state":"\(currentStateName)",\
             "hot_restart_version":"disabled","uptime_current_epoch":"\(uptimeSeconds)s",\
             "uptime_all_epochs":"\(uptimeSeconds)s","command_line_options":{"concurrency":\(options.concurrency),\
             "service_node":"\(jsonEscape(node.id))","service_cluster":"\(jsonEscape(node.cluster))",\
@@ -41,6 +48,17 @@ extension SkiffServer: AdminBackend {
     }
 
     public func isLive() -> Bool { isLiveNow }
+
+    public func stateName() -> String { currentStateName }
+
+    /// Envoy's `server.state`: 0 live, 1 draining, 2 pre-initializing, 3 initializing.
+    var serverStateValue: Int64 {
+        switch currentStateName {
+        case "LIVE": return 0
+        case "INITIALIZING": return 3
+        default: return 1
+        }
+    }
 }
 
 /// One host line of `/clusters`, merged across workers.
@@ -103,22 +121,152 @@ enum ClustersRenderer {
     }
 }
 
-/// Envoy's `/config_dump`: the bootstrap as loaded, with when it was loaded.
+/// Envoy's `/config_dump`: the bootstrap as loaded, and every resource from the control plane
+/// with its version and when it was accepted, in Envoy's shapes (`dynamic_active_clusters`,
+/// `dynamic_listeners`, `dynamic_route_configs`, ...). A type's last rejected response shows as
+/// `error_state` on the resources it named and as `last_nack` (version, nonce, details) on the
+/// type.
 enum ConfigDumpRenderer {
-    static func render(_ snapshot: BootstrapSnapshot) -> String {
+    struct Dynamic {
+        var status: [XDSResourceType: XDSTypeStatus]
+        var warming: (clusters: [String], listeners: [String])
+    }
+
+    static func render(_ snapshot: BootstrapSnapshot, dynamic: Dynamic? = nil) -> String {
         let updated = iso8601(snapshot.loadedAt)
         let listeners = snapshot.listeners.map { "{\"name\":\"\(jsonEscape($0.name))\",\"address\":\"\(jsonEscape($0.address.description))\",\"last_updated\":\"\(updated)\"}" }
         let clusters = snapshot.clusters.map { "{\"name\":\"\(jsonEscape($0.name))\",\"type\":\"\($0.discovery.rawValue)\",\"last_updated\":\"\(updated)\"}" }
+        var clusterDump = "\"version_info\":\"\(jsonEscape(dynamic?.status[.cluster]?.version ?? "static"))\",\"static_clusters\":[\(clusters.joined(separator: ","))]"
+        var listenerDump = "\"version_info\":\"\(jsonEscape(dynamic?.status[.listener]?.version ?? "static"))\",\"static_listeners\":[\(listeners.joined(separator: ","))]"
+        var extra = ""
+        if let dynamic {
+            let cds = dynamic.status[.cluster] ?? XDSTypeStatus()
+            let warmingClusters = Set(dynamic.warming.clusters)
+            let active = entries(cds, field: "cluster", skip: warmingClusters)
+            let warming = entries(cds, field: "cluster", only: warmingClusters)
+            clusterDump += ",\"dynamic_active_clusters\":[\(active)],\"dynamic_warming_clusters\":[\(warming)]" + nack(cds)
+            let lds = dynamic.status[.listener] ?? XDSTypeStatus()
+            let warmingListeners = Set(dynamic.warming.listeners)
+            listenerDump += ",\"dynamic_listeners\":[\(dynamicListeners(lds, warming: warmingListeners))]" + nack(lds)
+            let rds = dynamic.status[.route] ?? XDSTypeStatus()
+            let eds = dynamic.status[.endpoint] ?? XDSTypeStatus()
+            let sds = dynamic.status[.secret] ?? XDSTypeStatus()
+            extra = """
+                ,{"@type":"type.googleapis.com/envoy.admin.v3.RoutesConfigDump","dynamic_route_configs":[\(entries(rds, field: "route_config"))]\(nack(rds))}\
+                ,{"@type":"type.googleapis.com/envoy.admin.v3.SecretsConfigDump","dynamic_active_secrets":[\(entries(sds, field: "secret", named: true))]\(nack(sds))}\
+                ,{"@type":"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump","dynamic_endpoint_configs":[\(entries(eds, field: "endpoint_config"))]\(nack(eds))}
+                """
+        }
         return """
             {"configs":[\
             {"@type":"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump","bootstrap":\(snapshot.sourceJSON),"last_updated":"\(updated)"},\
-            {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump","version_info":"static","static_clusters":[\(clusters.joined(separator: ","))]},\
-            {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","version_info":"static","static_listeners":[\(listeners.joined(separator: ","))]}\
+            {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump",\(clusterDump)},\
+            {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump",\(listenerDump)}\(extra)\
             ]}
             """
     }
 
+    private static func entries(
+        _ status: XDSTypeStatus, field: String, named: Bool = false, skip: Set<String> = [], only: Set<String>? = nil
+    ) -> String {
+        var out: [String] = []
+        for record in status.resources.values.sorted(by: { $0.name < $1.name }) {
+            if skip.contains(record.name) { continue }
+            if let only, !only.contains(record.name) { continue }
+            var entry = named ? "{\"name\":\"\(jsonEscape(record.name))\"," : "{"
+            entry += "\"version_info\":\"\(jsonEscape(record.version))\",\"\(field)\":\(ResourceTranslator.dumpJSON(record.resource)),"
+            entry += "\"last_updated\":\"\(iso8601Millis(record.lastUpdated))\"\(errorState(status, name: record.name))}"
+            out.append(entry)
+        }
+        return out.joined(separator: ",")
+    }
+
+    private static func dynamicListeners(_ status: XDSTypeStatus, warming: Set<String>) -> String {
+        var out: [String] = []
+        var names = Set(status.resources.keys)
+        names.formUnion(status.lastRejection?.rejectedNames ?? [])
+        for name in names.sorted() {
+            var entry = "{\"name\":\"\(jsonEscape(name))\""
+            if let record = status.resources[name] {
+                let state = "{\"version_info\":\"\(jsonEscape(record.version))\",\"listener\":\(ResourceTranslator.dumpJSON(record.resource)),\"last_updated\":\"\(iso8601Millis(record.lastUpdated))\"}"
+                entry += warming.contains(name) ? ",\"warming_state\":\(state)" : ",\"active_state\":\(state)"
+            }
+            entry += errorState(status, name: name) + "}"
+            out.append(entry)
+        }
+        return out.joined(separator: ",")
+    }
+
+    /// Envoy's `UpdateFailureState` for a resource named in the type's last rejected response.
+    private static func errorState(_ status: XDSTypeStatus, name: String) -> String {
+        guard let rejection = status.lastRejection, rejection.rejectedNames.contains(name) else { return "" }
+        return ",\"error_state\":{\"last_update_attempt\":\"\(iso8601Millis(rejection.time))\",\"details\":\"\(jsonEscape(rejection.reason))\",\"version_info\":\"\(jsonEscape(rejection.version))\"}"
+    }
+
+    private static func nack(_ status: XDSTypeStatus) -> String {
+        guard let rejection = status.lastRejection else { return "" }
+        return ",\"last_nack\":{\"version_info\":\"\(jsonEscape(rejection.version))\",\"nonce\":\"\(jsonEscape(rejection.nonce))\",\"details\":\"\(jsonEscape(rejection.reason))\",\"last_update_attempt\":\"\(iso8601Millis(rejection.time))\"}"
+    }
+
+    static func iso8601Millis(_ seconds: Double) -> String {
+        let whole = HTTPDateCache.iso8601(epochSeconds: Int(seconds))
+        let millis = Int((seconds - seconds.rounded(.down)) * 1000)
+        guard whole.hasSuffix("Z") else { return whole }
+        let padded = String(repeating: "0", count: 3 - min(3, String(millis).count)) + String(millis)
+        return String(whole.dropLast()) + "." + padded + "Z"
+    }
+
     static func iso8601(_ seconds: Double) -> String {
         HTTPDateCache.iso8601(epochSeconds: Int(seconds))
+    }
+}
+
+extension SkiffServer {
+    /// Control-plane statistics with Envoy's names: `control_plane.connected_state`,
+    /// `cluster_manager.cds.*`, `listener_manager.lds.*`, `cluster.<name>.update_*` (EDS) and
+    /// `http.<prefix>.rds.<name>.*`.
+    func controlPlaneSamples() async -> [StatSample] {
+        let (ads, connected) = state.withLock { ($0.ads, $0.controlPlaneConnected) }
+        var out: [StatSample] = []
+        let clusters = currentClusters
+        let listeners = currentListeners
+        out.append(StatSample(family: .clusterManager, scope: "", suffix: "active_clusters", kind: .gauge, value: Int64(clusters.count)))
+        out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_active", kind: .gauge, value: Int64(listeners.count)))
+        guard let ads else { return out }
+        let status: [XDSResourceType: XDSTypeStatus] = await ads.status
+        let warming = await ads.warming
+        out.append(StatSample(family: .controlPlane, scope: "", suffix: "connected_state", kind: .gauge, value: connected ? 1 : 0))
+        out.append(StatSample(family: .clusterManager, scope: "", suffix: "warming_clusters", kind: .gauge, value: Int64(warming.clusters.count)))
+        out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_warming", kind: .gauge, value: Int64(warming.listeners.count)))
+        func counters(_ type: XDSTypeStatus, family: StatFamily, scope: String, prefix: String) {
+            let values: [(String, Int64)] = [
+                ("update_attempt", type.updateAttempt), ("update_success", type.updateSuccess),
+                ("update_rejected", type.updateRejected), ("update_failure", type.updateFailure),
+            ]
+            for (name, value) in values {
+                out.append(StatSample(family: family, scope: scope, suffix: prefix + name, kind: .counter, value: value))
+            }
+        }
+        counters(status[.cluster] ?? XDSTypeStatus(), family: .clusterManager, scope: "", prefix: "cds.")
+        counters(status[.listener] ?? XDSTypeStatus(), family: .listenerManager, scope: "", prefix: "lds.")
+        let eds = status[.endpoint] ?? XDSTypeStatus()
+        for cluster in clusters where cluster.discovery == .eds {
+            let service = cluster.edsServiceName ?? cluster.name
+            out.append(StatSample(family: .cluster, scope: cluster.name, suffix: "update_success", kind: .counter, value: eds.perResourceSuccess[service] ?? 0))
+            out.append(StatSample(family: .cluster, scope: cluster.name, suffix: "update_rejected", kind: .counter, value: eds.perResourceRejected[service] ?? 0))
+        }
+        let rds = status[.route] ?? XDSTypeStatus()
+        var seen = Set<String>()
+        for listener in listeners {
+            for chain in listener.filterChains {
+                guard case .httpConnectionManager(let hcm) = chain.filter, let name = hcm.rdsName else { continue }
+                guard seen.insert("\(hcm.statPrefix)/\(name)").inserted else { continue }
+                let prefix = "rds.\(name)."
+                out.append(StatSample(family: .http, scope: hcm.statPrefix, suffix: prefix + "update_success", kind: .counter, value: rds.perResourceSuccess[name] ?? 0))
+                out.append(StatSample(family: .http, scope: hcm.statPrefix, suffix: prefix + "update_rejected", kind: .counter, value: rds.perResourceRejected[name] ?? 0))
+                out.append(StatSample(family: .http, scope: hcm.statPrefix, suffix: prefix + "config_reload", kind: .counter, value: rds.perResourceSuccess[name] ?? 0))
+            }
+        }
+        return out
     }
 }

@@ -6,6 +6,7 @@ import SkiffCore
 import SkiffTelemetry
 import SkiffTransport
 import SkiffUpstream
+import SkiffXDS
 import Synchronization
 
 /// The composition root: event loops, workers, listeners, the admin endpoint and DNS refresh.
@@ -19,15 +20,24 @@ public final class SkiffServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let workers: [NIOLoopBound<Worker>]
     private let startedAt = wallClockSeconds()
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     struct State {
-        var listeners: [ListenerBinder.Bound] = []
+        var listeners: [String: ListenerBinder.Bound] = [:]
+        /// The configured address of each bound listener (an update to another address rebinds).
+        var listenerAddresses: [String: SocketAddressConfig] = [:]
+        var listenerConfigs: [String: ListenerConfig] = [:]
+        var clusterConfigs: [String: ClusterConfig] = [:]
         var admin: AdminServer?
         var live = false
+        /// False until the control plane's first configuration is in (or timed out).
+        var initialized = true
+        var draining = false
         var quit: AsyncStream<Void>.Continuation?
         var quitRequested = false
         var resolved: [String: [ResolvedEndpoint]] = [:]
+        var ads: ADSClient?
+        var controlPlaneConnected = false
     }
 
     private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {
@@ -46,6 +56,13 @@ public final class SkiffServer: Sendable {
             workers.append(worker)
         }
         let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers)
+        if let dynamic = snapshot.dynamic {
+            let ads = ADSClient(config: dynamic, snapshot: snapshot, sink: server, logger: options.logger)
+            server.state.withLock {
+                $0.ads = ads
+                $0.initialized = false
+            }
+        }
         do {
             try await server.installClusters()
             try await server.bindListeners()
@@ -66,7 +83,7 @@ public final class SkiffServer: Sendable {
 
     /// The bound address of a listener (by name), after `start`.
     public func listenerAddress(named name: String) -> SocketAddress? {
-        state.withLock { $0.listeners.first { $0.name == name }?.address }
+        state.withLock { $0.listeners[name]?.address }
     }
 
     public var adminAddress: SocketAddress? {
@@ -76,31 +93,12 @@ public final class SkiffServer: Sendable {
     // MARK: Startup
 
     private func installClusters() async throws {
-        var resolved: [String: [ResolvedEndpoint]] = [:]
-        for cluster in snapshot.clusters {
-            do {
-                resolved[cluster.name] = try await EndpointResolver.resolve(cluster)
-            } catch {
-                // A DNS cluster that does not resolve yet starts empty (503 UH) and keeps retrying.
-                options.logger.warning("cluster \(cluster.name): \(error)")
-                resolved[cluster.name] = []
-            }
-        }
-        state.withLock { $0.resolved = resolved }
-        let clusters = snapshot.clusters
-        let installed = resolved
-        for worker in workers {
-            try await worker.eventLoop.submit {
-                worker.value.clusters.apply(clusters, resolved: installed)
-            }.get()
-        }
+        await upsertClusters(snapshot.clusters)
     }
 
     private func bindListeners() async throws {
         for listener in snapshot.listeners {
-            let bound = try await ListenerBinder.bind(listener, workers: WorkerDirectory(group: group, workers: workers))
-            state.withLock { $0.listeners.append(bound) }
-            options.logger.info("listener \(listener.name) on \(bound.address)")
+            try await installListener(listener)
         }
     }
 
@@ -117,10 +115,13 @@ public final class SkiffServer: Sendable {
             state.quit = continuation
             return state.quitRequested
         }
-        let admin = state.withLock { $0.admin }
+        let (admin, ads) = state.withLock { ($0.admin, $0.ads) }
         await withTaskGroup(of: Void.self) { group in
             if let admin {
                 group.addTask { await admin.run() }
+            }
+            if let ads {
+                group.addTask { await ads.run() }
             }
             group.addTask { await DNSRefresher(server: self).run() }
             if !alreadyQuit {
@@ -154,8 +155,9 @@ public final class SkiffServer: Sendable {
     private func closeListenersAndDrain() async {
         let listeners = state.withLock { state -> [ListenerBinder.Bound] in
             state.live = false
-            defer { state.listeners = [] }
-            return state.listeners
+            state.draining = true
+            defer { state.listeners = [:] }
+            return Array(state.listeners.values)
         }
         options.logger.debug("closing listeners")
         for listener in listeners {
@@ -219,5 +221,13 @@ public final class SkiffServer: Sendable {
     }
 
     var uptimeSeconds: Int { Int(wallClockSeconds() - startedAt) }
-    var isLiveNow: Bool { state.withLock { $0.live } }
+    var isLiveNow: Bool { state.withLock { $0.live && $0.initialized } }
+
+    /// Envoy's server state names: LIVE, DRAINING, INITIALIZING.
+    var currentStateName: String {
+        state.withLock { state in
+            if state.draining || (!state.live && state.initialized) { return "DRAINING" }
+            return state.initialized ? "LIVE" : "INITIALIZING"
+        }
+    }
 }

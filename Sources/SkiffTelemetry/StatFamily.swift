@@ -9,6 +9,10 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case listener
     case tcp
     case server
+    /// Control-plane families: filled by the ADS client, not by workers.
+    case controlPlane = "control_plane"
+    case clusterManager = "cluster_manager"
+    case listenerManager = "listener_manager"
 
     /// The Prometheus label Envoy's default tag extractors give this family's scope.
     public var scopeLabel: String? {
@@ -17,7 +21,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return "envoy_http_conn_manager_prefix"
         case .listener: return "envoy_listener_address"
         case .tcp: return "envoy_tcp_prefix"
-        case .server: return nil
+        case .server, .controlPlane, .clusterManager, .listenerManager: return nil
         }
     }
 
@@ -36,7 +40,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.counters
         case .listener: return ListenerStat.counters
         case .tcp: return TCPStat.counters
-        case .server: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager: return []
         }
     }
 
@@ -46,7 +50,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
         case .tcp: return TCPStat.gauges
-        case .server: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager: return []
         }
     }
 }

@@ -23,18 +23,19 @@ public enum ListenerBinder {
         public var channels: [any Channel]
     }
 
+    /// Binds `listener`'s address. Every worker must already hold the listener's `ActiveListener`
+    /// under its name: accepted connections are configured from it, so updates need no rebind.
     public static func bind(_ listener: ListenerConfig, workers: WorkerDirectory) async throws -> Bound {
         let address = try SocketAddress(ipAddress: listener.address.host, port: listener.address.port)
-        let limit = listener.bufferLimitBytes
+        let name = listener.name
         let channel = try await ServerBootstrap(group: workers.acceptLoop, childGroup: workers.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try configure(channel, listener: listener, worker: workers.worker(for: channel.eventLoop))
+                    try configure(channel, listener: name, worker: workers.worker(for: channel.eventLoop))
                 }
             }
             .bind(to: address)
@@ -42,8 +43,16 @@ public enum ListenerBinder {
         return Bound(name: listener.name, address: channel.localAddress ?? address, channels: [channel])
     }
 
-    /// Builds an accepted connection's pipeline from the filter chain it matches.
-    static func configure(_ channel: any Channel, listener: ListenerConfig, worker: Worker) throws {
+    /// Builds an accepted connection's pipeline from the filter chain it matches, under the
+    /// listener's current configuration on this worker.
+    static func configure(_ channel: any Channel, listener name: String, worker: Worker) throws {
+        guard let active = worker.listeners[name] else {
+            channel.close(promise: nil)
+            return
+        }
+        let listener = active.config
+        let limit = listener.bufferLimitBytes
+        try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
         let stats = worker.stats.listener(listener.statPrefix)
         stats.increment(ListenerStat.cxTotal)
         stats.adjust(ListenerStat.cxActive, by: 1)
@@ -57,11 +66,24 @@ public enum ListenerBinder {
             return
         }
         let pipeline = channel.pipeline.syncOperations
+        let id = ObjectIdentifier(channel)
         switch chain.filter {
         case .httpConnectionManager(let hcm):
-            try HTTPPipeline.configure(pipeline, config: hcm, worker: worker)
+            let manager = try HTTPPipeline.configure(pipeline, config: hcm, worker: worker)
+            active.register(id, fingerprint: chain.fingerprint) { deadline in
+                manager.startDrain(closeAt: deadline)
+            }
         case .tcpProxy(let tcp):
             try pipeline.addHandler(TCPProxyHandler(config: tcp, worker: worker))
+            // TCP has no request boundary to close at: the connection runs until the drain ends.
+            active.register(id, fingerprint: chain.fingerprint) { deadline in
+                channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) {
+                    channel.close(promise: nil)
+                }
+            }
+        }
+        channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            active.unregister(id)
         }
     }
 }

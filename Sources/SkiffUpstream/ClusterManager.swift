@@ -28,10 +28,24 @@ public final class ClusterManager {
 
     /// Installs or updates clusters; clusters not named in `configs` are removed.
     public func apply(_ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]]) {
+        upsert(configs, resolved: resolved)
+        let keep = Set(configs.map(\.name))
+        remove(clusters.keys.filter { !keep.contains($0) })
+    }
+
+    /// Removes clusters: idle connections close, requests in flight finish on the hosts they hold.
+    public func remove(_ names: [String]) {
         eventLoop.preconditionInEventLoop()
-        var keep = Set<String>()
+        for name in names {
+            clusters.removeValue(forKey: name)?.shutdown()
+        }
+    }
+
+    /// Installs new clusters and updates existing ones in place (hosts that stay keep their
+    /// pools); other clusters are untouched.
+    public func upsert(_ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]]) {
+        eventLoop.preconditionInEventLoop()
         for config in configs {
-            keep.insert(config.name)
             let endpoints = resolved[config.name] ?? []
             if let cluster = clusters[config.name] {
                 cluster.update(config: config, resolved: endpoints)
@@ -42,10 +56,6 @@ public final class ClusterManager {
                 cluster.update(config: config, resolved: endpoints)
                 clusters[config.name] = cluster
             }
-        }
-        for (name, cluster) in clusters where !keep.contains(name) {
-            cluster.shutdown()
-            clusters.removeValue(forKey: name)
         }
     }
 

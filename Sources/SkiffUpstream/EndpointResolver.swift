@@ -18,7 +18,7 @@ import Darwin
 public enum EndpointResolver {
     /// Resolves without blocking the caller's event loop.
     public static func resolve(_ cluster: ClusterConfig, threadPool: NIOThreadPool = .singleton) async throws -> [ResolvedEndpoint] {
-        if cluster.discovery == .staticHosts {
+        if cluster.discovery == .staticHosts || cluster.discovery == .eds {
             return try resolveStatic(cluster)
         }
         return try await threadPool.runIfActive {
@@ -29,7 +29,10 @@ public enum EndpointResolver {
     /// STATIC endpoints: IP literals, parsed without any lookup.
     public static func resolveStatic(_ cluster: ClusterConfig) throws -> [ResolvedEndpoint] {
         try cluster.endpoints.map { endpoint in
-            ResolvedEndpoint(
+            if let path = endpoint.address.pipePath {
+                return ResolvedEndpoint(address: try SocketAddress(unixDomainSocketPath: path), weight: endpoint.weight)
+            }
+            return ResolvedEndpoint(
                 address: try SocketAddress(ipAddress: endpoint.address.host, port: endpoint.address.port),
                 weight: endpoint.weight
             )

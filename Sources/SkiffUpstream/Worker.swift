@@ -12,6 +12,10 @@ public final class Worker {
     public let clusters: ClusterManager
     public var random = FastRandom()
     public var date = HTTPDateCache()
+    /// RDS route tables, by name.
+    public let routes = RouteRegistry()
+    /// Listeners by name: what a newly accepted connection is configured from.
+    public var listeners: [String: ActiveListener] = [:]
 
     public init(eventLoop: any EventLoop, index: Int) {
         self.eventLoop = eventLoop

@@ -7,6 +7,8 @@ public struct ClusterConfig: Sendable {
         case staticHosts = "STATIC"
         case strictDNS = "STRICT_DNS"
         case logicalDNS = "LOGICAL_DNS"
+        /// Endpoints come from the control plane (`ClusterLoadAssignment`, EDS).
+        case eds = "EDS"
     }
 
     /// `lb_policy`.
@@ -41,6 +43,12 @@ public struct ClusterConfig: Sendable {
     public var dnsLookupFamily: DNSLookupFamily
     /// `per_connection_buffer_limit_bytes` (Envoy default 1 MiB).
     public var bufferLimitBytes: Int
+    /// `eds_cluster_config.service_name`, or the cluster name: the assignment an EDS cluster
+    /// subscribes to.
+    public var edsServiceName: String?
+    /// Whether the cluster speaks HTTP/2 upstream (`http2_protocol_options`); only the ADS
+    /// client's own cluster uses it today.
+    public var http2: Bool = false
 
     public init(name: String, discovery: Discovery, endpoints: [EndpointConfig]) {
         self.name = name
@@ -53,6 +61,7 @@ public struct ClusterConfig: Sendable {
         self.dnsRefreshRate = .seconds(5)
         self.dnsLookupFamily = .auto
         self.bufferLimitBytes = 1024 * 1024
+        self.edsServiceName = nil
     }
 }
 

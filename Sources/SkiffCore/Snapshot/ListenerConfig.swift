@@ -29,11 +29,15 @@ public struct FilterChainConfig: Sendable {
     /// `filter_chain_match.destination_port`, when set.
     public var destinationPort: Int?
     public var filter: NetworkFilterConfig
+    /// A hash of the chain's configuration as received: a listener update drains only the
+    /// connections of chains whose fingerprint changed.
+    public var fingerprint: UInt64
 
-    public init(name: String, destinationPort: Int?, filter: NetworkFilterConfig) {
+    public init(name: String, destinationPort: Int?, filter: NetworkFilterConfig, fingerprint: UInt64 = 0) {
         self.name = name
         self.destinationPort = destinationPort
         self.filter = filter
+        self.fingerprint = fingerprint
     }
 }
 
@@ -47,6 +51,9 @@ public enum NetworkFilterConfig: Sendable {
 public struct HTTPConnectionManagerConfig: Sendable {
     public var statPrefix: String
     public var routeTable: RouteTable
+    /// `rds.route_config_name`: when set, routes come from the control plane and `routeTable` is
+    /// only the empty placeholder; every request reads the worker's current table of that name.
+    public var rdsName: String?
     /// `max_request_headers_kb` in bytes (Envoy default 60 KiB); larger heads get 431.
     public var maxRequestHeadersBytes: Int
     /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
@@ -72,6 +79,7 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public init(statPrefix: String, routeTable: RouteTable) {
         self.statPrefix = statPrefix
         self.routeTable = routeTable
+        self.rdsName = nil
         self.maxRequestHeadersBytes = 60 * 1024
         self.idleTimeout = .hours(1)
         self.requestHeadersTimeout = nil

@@ -1,0 +1,165 @@
+import NIOCore
+import SkiffCore
+import SkiffTransport
+import SkiffUpstream
+import SkiffXDS
+
+/// Configuration changes at run time (the control plane, and startup's static resources): every
+/// change goes to every worker on its own loop; nothing already running is interrupted unless
+/// the change concerns it.
+extension SkiffServer: XDSConfigSink {
+    public func apply(_ changes: ADSStateMachine.Changes) async -> [(name: String, reason: String)] {
+        if !changes.upsertClusters.isEmpty {
+            await upsertClusters(changes.upsertClusters)
+        }
+        if !changes.routes.isEmpty {
+            await updateRoutes(changes.routes)
+        }
+        var failures: [(name: String, reason: String)] = []
+        for listener in changes.upsertListeners {
+            do {
+                try await installListener(listener)
+            } catch {
+                failures.append((listener.name, "cannot listen on \(listener.address): \(error)"))
+            }
+        }
+        for name in changes.removeListeners {
+            await removeListener(named: name)
+        }
+        if !changes.removeClusters.isEmpty {
+            await removeClusters(changes.removeClusters)
+        }
+        if changes.initialized {
+            state.withLock { $0.initialized = true }
+            options.logger.info("initial configuration from the control plane is in")
+        }
+        return failures
+    }
+
+    public func controlPlaneConnectionChanged(connected: Bool) {
+        state.withLock { $0.controlPlaneConnected = connected }
+    }
+
+    // MARK: Clusters
+
+    /// Adds or updates clusters on every worker. Endpoints are resolved first (IP literals at
+    /// once, DNS names on the blocking pool); a name that does not resolve starts empty.
+    func upsertClusters(_ configs: [ClusterConfig]) async {
+        var resolved: [String: [ResolvedEndpoint]] = [:]
+        for cluster in configs {
+            do {
+                resolved[cluster.name] = try await EndpointResolver.resolve(cluster)
+            } catch {
+                options.logger.warning("cluster \(cluster.name): \(error)")
+                resolved[cluster.name] = []
+            }
+        }
+        let installed = resolved
+        state.withLock { state in
+            for cluster in configs {
+                state.clusterConfigs[cluster.name] = cluster
+                state.resolved[cluster.name] = installed[cluster.name]
+            }
+        }
+        for worker in workers {
+            try? await worker.eventLoop.submit {
+                worker.value.clusters.upsert(configs, resolved: installed)
+            }.get()
+        }
+    }
+
+    func removeClusters(_ names: [String]) async {
+        state.withLock { state in
+            for name in names {
+                state.clusterConfigs.removeValue(forKey: name)
+                state.resolved.removeValue(forKey: name)
+            }
+        }
+        for worker in workers {
+            try? await worker.eventLoop.submit { worker.value.clusters.remove(names) }.get()
+        }
+    }
+
+    /// The clusters serving now (static and dynamic), by name.
+    var currentClusters: [ClusterConfig] {
+        state.withLock { $0.clusterConfigs.values.sorted { $0.name < $1.name } }
+    }
+
+    var currentListeners: [ListenerConfig] {
+        state.withLock { $0.listenerConfigs.values.sorted { $0.name < $1.name } }
+    }
+
+    // MARK: Routes
+
+    /// New route tables: the next request on every connection using them routes by the new table.
+    func updateRoutes(_ tables: [String: RouteTable]) async {
+        for worker in workers {
+            try? await worker.eventLoop.submit {
+                for (name, table) in tables {
+                    worker.value.routes.update(name, table: table)
+                }
+            }.get()
+        }
+    }
+
+    // MARK: Listeners
+
+    /// Adds a listener, or updates one in place: the socket stays bound, new connections get
+    /// the new filter chains, and only connections on chains that changed drain (over
+    /// `--drain-time-s`). A listener moving to another address is removed and added again.
+    func installListener(_ config: ListenerConfig) async throws {
+        let name = config.name
+        let previous = state.withLock { $0.listenerAddresses[name] }
+        if let previous, previous == config.address {
+            let deadline = NIODeadline.now() + options.drainTime
+            var drained = 0
+            for worker in workers {
+                drained += (try? await worker.eventLoop.submit {
+                    worker.value.listeners[name]?.update(config, drainBy: deadline) ?? 0
+                }.get()) ?? 0
+            }
+            state.withLock { $0.listenerConfigs[name] = config }
+            options.logger.info("listener \(name) updated; \(drained) connections on changed filter chains draining")
+            return
+        }
+        if previous != nil {
+            await removeListener(named: name)
+        }
+        for worker in workers {
+            try await worker.eventLoop.submit { worker.value.listeners[name] = ActiveListener(config: config) }.get()
+        }
+        do {
+            let bound = try await ListenerBinder.bind(config, workers: WorkerDirectory(group: group, workers: workers))
+            state.withLock {
+                $0.listeners[name] = bound
+                $0.listenerAddresses[name] = config.address
+                $0.listenerConfigs[name] = config
+            }
+            options.logger.info("listener \(name) on \(bound.address)")
+        } catch {
+            for worker in workers {
+                try? await worker.eventLoop.submit { _ = worker.value.listeners.removeValue(forKey: name) }.get()
+            }
+            throw error
+        }
+    }
+
+    /// Stops accepting on a listener; its connections drain over `--drain-time-s`.
+    func removeListener(named name: String) async {
+        let bound = state.withLock { state -> ListenerBinder.Bound? in
+            state.listenerAddresses.removeValue(forKey: name)
+            state.listenerConfigs.removeValue(forKey: name)
+            return state.listeners.removeValue(forKey: name)
+        }
+        for channel in bound?.channels ?? [] {
+            try? await channel.close()
+        }
+        let deadline = NIODeadline.now() + options.drainTime
+        for worker in workers {
+            try? await worker.eventLoop.submit {
+                _ = worker.value.listeners.removeValue(forKey: name)?.drainAll(by: deadline)
+            }.get()
+        }
+        options.logger.info("listener \(name) removed")
+    }
+}
