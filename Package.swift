@@ -167,6 +167,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SkiffXDSTests",
+            dependencies: [
+                "SkiffXDS", "SkiffCore", "SkiffConfig", "EnvoyAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SkiffTelemetryTests",
             dependencies: ["SkiffTelemetry", "SkiffCore"],
             swiftSettings: swiftSettings

@@ -155,6 +155,8 @@ public actor ADSClient {
         let node = self.node
         let nodeOnce = config.setNodeOnFirstMessageOnly
         let request = StreamingClientRequest(of: Envoy_Service_Discovery_V3_DiscoveryRequest.self) { writer in
+            // The producer runs once the HTTP/2 stream is open: that is "connected" for Envoy.
+            await self.established()
             var first = true
             for await next in requests {
                 try await writer.write(XDSWire.sotw(next, node: first || !nodeOnce ? node : nil))
@@ -170,7 +172,6 @@ public actor ADSClient {
             deserializer: ProtobufDeserializer<Envoy_Service_Discovery_V3_DiscoveryResponse>(),
             options: options
         ) { response in
-            await self.established()
             for try await message in response.messages {
                 guard let decoded = XDSWire.response(message) else { continue }
                 await self.handle(decoded)
@@ -183,6 +184,7 @@ public actor ADSClient {
         let node = self.node
         let nodeOnce = config.setNodeOnFirstMessageOnly
         let request = StreamingClientRequest(of: Envoy_Service_Discovery_V3_DeltaDiscoveryRequest.self) { writer in
+            await self.established()
             var first = true
             for await next in requests {
                 try await writer.write(XDSWire.delta(next, node: first || !nodeOnce ? node : nil))
@@ -198,7 +200,6 @@ public actor ADSClient {
             deserializer: ProtobufDeserializer<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse>(),
             options: options
         ) { response in
-            await self.established()
             for try await message in response.messages {
                 guard let decoded = XDSWire.response(message) else { continue }
                 await self.handle(decoded)
