@@ -236,12 +236,15 @@ extension SkiffServer {
         let status: [XDSResourceType: XDSTypeStatus] = await ads.status
         let warming = await ads.warming
         out.append(StatSample(family: .controlPlane, scope: "", suffix: "connected_state", kind: .gauge, value: connected ? 1 : 0))
+        out.append(StatSample(family: .controlPlane, scope: "", suffix: "pending_requests", kind: .gauge, value: 0))
+        out.append(StatSample(family: .controlPlane, scope: "", suffix: "rate_limit_enforced", kind: .counter, value: 0))
         out.append(StatSample(family: .clusterManager, scope: "", suffix: "warming_clusters", kind: .gauge, value: Int64(warming.clusters.count)))
         out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_warming", kind: .gauge, value: Int64(warming.listeners.count)))
         func counters(_ type: XDSTypeStatus, family: StatFamily, scope: String, prefix: String) {
             let values: [(String, Int64)] = [
                 ("update_attempt", type.updateAttempt), ("update_success", type.updateSuccess),
                 ("update_rejected", type.updateRejected), ("update_failure", type.updateFailure),
+                ("config_reload", type.updateSuccess),
             ]
             for (name, value) in values {
                 out.append(StatSample(family: family, scope: scope, suffix: prefix + name, kind: .counter, value: value))

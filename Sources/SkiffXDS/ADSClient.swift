@@ -231,7 +231,7 @@ public actor ADSClient {
         lastApplySeconds[response.type] = elapsed
         let errors = pending.errors.count + extra.count
         if errors > 0 {
-            logger.warning("ADS: \(response.type.shortName) version \(response.version) rejected in part: \(requests.first?.errorDetail ?? "")")
+            logger.warning("ADS: \(response.type.shortName) version \(response.version) rejected in part: \(requests.last?.errorDetail ?? "")")
         } else {
             logger.info("ADS: \(response.type.shortName) version \(response.version): \(response.resources.count) resources applied in \(Int(elapsed * 1000)) ms")
         }

@@ -153,6 +153,7 @@ public struct ADSStateMachine {
 
     private mutating func initialRequest(_ type: XDSResourceType) -> XDSRequest {
         requestedOnStream.insert(type)
+        status[type]?.updateAttempt += 1
         let state = status[type] ?? XDSTypeStatus()
         var request = XDSRequest(type: type)
         request.names = type.isWildcard ? [] : (names[type] ?? []).sorted()
@@ -200,7 +201,8 @@ public struct ADSStateMachine {
         )
     }
 
-    /// The ACK or NACK for a processed response, then any subscription changes it caused.
+    /// Any subscription changes a processed response caused, then its ACK or NACK — Envoy's
+    /// order: the EDS request a CDS response triggers goes out before the CDS ACK.
     public mutating func acknowledge(_ pending: Pending, extraErrors: [(name: String, reason: String)] = [], now: Double) -> [XDSRequest] {
         let errors = pending.errors + extraErrors
         var state = status[pending.type] ?? XDSTypeStatus()
@@ -224,10 +226,11 @@ public struct ADSStateMachine {
         ack.versionInfo = state.version
         ack.names = pending.type.isWildcard ? [] : (names[pending.type] ?? []).sorted()
         status[pending.type] = state
-        var out = [ack]
+        var out: [XDSRequest] = []
         for type in pending.followUps {
             out.append(subscriptionRequest(type))
         }
+        out.append(ack)
         return out
     }
 

@@ -72,11 +72,7 @@ struct XDSTests {
     }
 
     func stat(_ mesh: Mesh, _ name: String) async throws -> Int? {
-        let body = try await mesh.proxy.admin("/stats").body
-        for line in body.split(separator: "\n") where line.hasPrefix(name + ": ") {
-            return Int(line.dropFirst(name.count + 2))
-        }
-        return nil
+        try await XDSTestsStat.value(mesh.proxy, name)
     }
 
     // MARK: State of the world
@@ -100,8 +96,9 @@ struct XDSTests {
         #expect(node?["cluster"] as? String == "test-cluster")
         // LDS is requested only after CDS (and EDS) warmed, as Envoy does.
         let firstLDS = try #require(all.firstIndex { $0["type_url"] as? String == XDSType.listener.url })
+        let cdsACK = try #require(all.firstIndex { $0["type_url"] as? String == XDSType.cluster.url && $0["version_info"] as? String == "v1" })
         let edsACK = try #require(all.firstIndex { $0["type_url"] as? String == XDSType.endpoint.url && $0["version_info"] as? String == "v1" })
-        #expect(edsACK < firstLDS)
+        #expect(cdsACK < firstLDS && firstLDS < edsACK, "Envoy's order: the EDS response warms the clusters, LDS starts, then the EDS ACK")
         // Every type is ACKed with the version and the nonce it was sent.
         for type in [XDSType.cluster, .endpoint, .listener, .route] {
             let ack = try await cp.waitForRequest(type) { ($0["version_info"] as? String) == "v1" }
@@ -272,7 +269,15 @@ struct XDSTests {
         await client.close()
         let fresh = try await RawClient(port: port, group: group)
         #expect(try await fresh.get("/").body == "hello from green\n")
+
+        // v4 drops the listener: the port stops accepting, open connections drain and close
+        // within the drain time (200 ms in the harness).
+        try await cp.push(.listener, version: "v4", [])
+        try await cp.waitForRequest(.listener) { ($0["version_info"] as? String) == "v4" }
+        #expect(try await fresh.waitForClose(within: .seconds(5)))
         await fresh.close()
+        await #expect(throws: (any Error).self) { _ = try await RawClient(port: port, group: group) }
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.total_listeners_active") == 0)
     }
 
     @Test func adsOverAUnixDomainSocketAsIstioAgentServesIt() async throws {
@@ -332,5 +337,16 @@ struct XDSTests {
         try await traffic.waitForRequests(100, since: .now)
         await traffic.stop()
         #expect(traffic.failures.isEmpty, "failed: \(traffic.failures.prefix(5).map(\.detail))")
+    }
+}
+
+enum XDSTestsStat {
+    /// One statistic from `/stats`, nil when absent.
+    static func value(_ proxy: ProxyHarness, _ name: String) async throws -> Int? {
+        let body = try await proxy.admin("/stats").body
+        for line in body.split(separator: "\n") where line.hasPrefix(name + ": ") {
+            return Int(line.dropFirst(name.count + 2))
+        }
+        return nil
     }
 }

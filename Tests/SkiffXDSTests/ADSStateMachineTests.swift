@@ -91,13 +91,13 @@ struct ADSStateMachineTests {
         let initial = machine.streamStarted()
         #expect(initial.map(\.type) == [.cluster])
         let (_, afterCDS) = Self.feed(&machine, Self.sotw(.cluster, "1", nonce: "a", [try Self.cluster("web", eds: true)]))
-        // ACK, then the EDS subscription; LDS waits for the EDS cluster to warm.
-        #expect(afterCDS.map(\.type) == [.cluster, .endpoint])
-        #expect(afterCDS[0].versionInfo == "1" && afterCDS[0].nonce == "a" && afterCDS[0].errorDetail == nil)
-        #expect(afterCDS[1].names == ["web"])
+        // The EDS subscription, then the ACK (Envoy's order); LDS waits for the cluster to warm.
+        #expect(afterCDS.map(\.type) == [.endpoint, .cluster])
+        #expect(afterCDS[1].versionInfo == "1" && afterCDS[1].nonce == "a" && afterCDS[1].errorDetail == nil)
+        #expect(afterCDS[0].names == ["web"])
         let (pending, afterEDS) = Self.feed(&machine, Self.sotw(.endpoint, "1", nonce: "b", [try Self.assignment("web", ports: [1, 2])]))
         #expect(pending?.changes.upsertClusters.first?.endpoints.count == 2)
-        #expect(afterEDS.map(\.type) == [.endpoint, .listener])
+        #expect(afterEDS.map(\.type) == [.listener, .endpoint])
     }
 
     @Test func aBadResourceIsNackedWithThePreviousVersionWhileItsSiblingsApply() throws {
@@ -108,7 +108,7 @@ struct ADSStateMachineTests {
             try Self.cluster("web"), try Self.cluster("api"), try Self.cluster("bad", host: "not-an-ip"),
         ]))
         #expect(pending?.changes.upsertClusters.map(\.name).sorted() == ["api", "web"])
-        let nack = try #require(requests.first)
+        let nack = try #require(requests.last)
         #expect(nack.versionInfo == "1")
         #expect(nack.nonce == "b")
         #expect(nack.errorDetail?.hasPrefix("cluster \"bad\": load_assignment.endpoints[0]") == true)
@@ -135,7 +135,7 @@ struct ADSStateMachineTests {
         _ = Self.feed(&machine, Self.sotw(.cluster, "1", nonce: "a", []))
         let (lds, requests) = Self.feed(&machine, Self.sotw(.listener, "1", nonce: "b", [try Self.listener("main", rds: "local")]), now: 10)
         #expect(lds?.changes.upsertListeners.isEmpty == true)
-        #expect(requests.last?.type == .route && requests.last?.names == ["local"])
+        #expect(requests.first?.type == .route && requests.first?.names == ["local"])
         #expect(machine.warmingListeners.keys.sorted() == ["main"])
         #expect(!machine.initialized)
         let (rds, _) = Self.feed(&machine, Self.sotw(.route, "1", nonce: "c", [try Self.route("local")]), now: 11)
@@ -190,7 +190,7 @@ struct ADSStateMachineTests {
         let remove = ADSStateMachine.Response(type: .cluster, version: "", nonce: "2", resources: [], removed: ["api"], complete: false)
         let (pending, requests) = Self.feed(&machine, remove)
         #expect(pending?.changes.removeClusters == ["api"])
-        #expect(requests.first?.isAck == true && requests.first?.nonce == "2")
+        #expect(requests.last?.isAck == true && requests.last?.nonce == "2")
         machine.streamFailed()
         let again = machine.streamStarted()
         #expect(again.first?.initialVersions == ["web": "h1"])

@@ -103,8 +103,10 @@ final class ControlPlaneProcess: @unchecked Sendable {
         stopped = true
         kill(pid, SIGKILL)
         var status: Int32 = 0
+        // Foundation may reap the child itself (waitpid then fails with ECHILD).
         for _ in 0..<500 {
-            if waitpid(pid, &status, WNOHANG) == pid { break }
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid || reaped == -1 || !process.isRunning { break }
             usleep(10_000)
         }
     }

@@ -80,6 +80,16 @@ final class RawClient {
         return closed
     }
 
+    /// Whether the peer closed the connection within `timeout` (the connection is closed either way).
+    func waitForClose(within timeout: TimeAmount) async throws -> Bool {
+        let channel = self.channel.channel
+        let start = NIODeadline.now()
+        let watchdog = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        defer { watchdog.cancel() }
+        while (try? await fill()) == true {}
+        return NIODeadline.now() - start < timeout
+    }
+
     /// `GET path` with optional headers, then the parsed response.
     func get(_ path: String, headers: [(String, String)] = [], host: String = "example.com") async throws -> Response {
         var request = "GET \(path) HTTP/1.1\r\nhost: \(host)\r\n"
