@@ -14,6 +14,7 @@ RSS is read from /proc before the push and one second after it applied.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -94,11 +95,13 @@ def one_round(kind, args):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(BOOTSTRAP.format(admin=admin, xds=xds))
         path = f.name
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     if kind == "skiff":
-        cmd = [args.skiff, "-c", path, "--concurrency", "1", "-l", "error"]
+        # info level: Skiff logs how long each response took from arrival to applied on workers.
+        cmd = [args.skiff, "-c", path, "--concurrency", "1", "-l", "info"]
     else:
         cmd = [envoy_binary(), "-c", path, "--concurrency", "1", "--disable-hot-restart", "-l", "error"]
-    proxy = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proxy = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=log, stderr=log)
     try:
         wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=1).status == 200, timeout=30)
         time.sleep(1)
@@ -130,14 +133,24 @@ def one_round(kind, args):
         acked_at = time.time() - start
         time.sleep(1)
         rss_after = rss_kib(proxy.pid)
-        return {"applied_s": applied_at, "acked_s": acked_at, "rss_before_mib": rss_before / 1024,
-                "rss_after_mib": rss_after / 1024, "rss_cost_mib": (rss_after - rss_before) / 1024}
+        result = {"applied_s": applied_at, "acked_s": acked_at, "rss_before_mib": rss_before / 1024,
+                  "rss_after_mib": rss_after / 1024, "rss_cost_mib": (rss_after - rss_before) / 1024}
+        if kind == "skiff":
+            # Inside Skiff: from each response's arrival to applied on every worker (CDS + EDS).
+            log.seek(0)
+            text = log.read()
+            for kind_name in ("cds", "eds"):
+                found = re.findall(kind_name + r" version v2: \d+ resources applied in (\d+) ms", text)
+                result[f"inside_{kind_name}_ms"] = float(sum(int(m) for m in found))
+        return result
     finally:
         proxy.kill()
         proxy.wait()
         cp.kill()
         cp.wait()
         os.unlink(path)
+        log.close()
+        os.unlink(log.name)
 
 
 def main():
@@ -159,6 +172,8 @@ def main():
 
     print(f"\n{args.clusters} EDS clusters x {args.endpoints} endpoints, median of {args.rounds} rounds")
     print(f"{'':18}{'skiff':>10}{'envoy':>10}{'ratio':>8}")
+    print(f"Skiff inside, arrival to applied on every worker: CDS {med('skiff', 'inside_cds_ms'):.0f} ms, "
+          f"EDS {med('skiff', 'inside_eds_ms'):.0f} ms")
     for key in ("applied_s", "acked_s", "rss_before_mib", "rss_after_mib", "rss_cost_mib"):
         s, e = med("skiff", key), med("envoy", key)
         print(f"{key:18}{s:10.2f}{e:10.2f}{(s / e if e else 0):8.2f}")
