@@ -23,9 +23,11 @@ It prints "READY" on stdout once both ports listen.
 import argparse
 import hashlib
 import json
+import os
 import queue
 import sys
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -337,6 +339,17 @@ def main():
     server.start()
 
     stop = threading.Event()
+
+    # Never outlive the test process that started us (its cleanup may not run if it exits first).
+    parent = os.getppid()
+
+    def watch_parent():
+        while not stop.is_set():
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     control = ThreadingHTTPServer(("127.0.0.1", args.control_port), control_handler(snapshot, recorder, server, stop))
     threading.Thread(target=control.serve_forever, daemon=True).start()
     print("READY", flush=True)
