@@ -46,6 +46,9 @@ public struct ADSStateMachine {
     public private(set) var warmingListeners: [String: Double] = [:]
 
     private var ldsStarted = false
+    /// Types that have had at least one response (initialization waits for CDS and LDS).
+    private var answered: Set<XDSResourceType> = []
+    private var ldsStartedAt: Double = 0
     private var cdsWarmed = false
     public private(set) var initialized = false
     private let createdAt: Double
@@ -119,6 +122,7 @@ public struct ADSStateMachine {
         if !cds {
             cdsWarmed = true
             ldsStarted = lds
+            ldsStartedAt = now
         }
     }
 
@@ -175,6 +179,7 @@ public struct ADSStateMachine {
         }
         state.nonce = response.nonce
         state.updateAttempt += 1
+        answered.insert(response.type)
         status[response.type] = state
 
         var errors: [(String, String)] = []
@@ -434,28 +439,29 @@ public struct ADSStateMachine {
                 changes.upsertListeners.append(config)
             }
         }
-        let requests = progressInitialization(now: now, changes: &changes, timedOut: now - createdAt >= timeout)
-            .map { subscriptionRequest($0) }
+        let requests = progressInitialization(now: now, changes: &changes).map { subscriptionRequest($0) }
         return (changes, requests)
     }
 
     // MARK: Helpers
 
-    private mutating func progressInitialization(now: Double, changes: inout Changes, timedOut: Bool = false) -> [XDSResourceType] {
+    /// Initialization as Envoy's init manager runs it: CDS (and the EDS it triggers) warms
+    /// first, then LDS is requested, then the listeners (and the RDS they trigger) warm. Each
+    /// stage gives up waiting after `initial_fetch_timeout` from its own start.
+    private mutating func progressInitialization(now: Double, changes: inout Changes) -> [XDSResourceType] {
         var followUps: [XDSResourceType] = []
-        if !cdsWarmed {
-            let answered = status[.cluster]?.updateAttempt ?? 0 > 0
-            if (answered && warmingClusters.isEmpty) || timedOut {
-                cdsWarmed = true
-            }
+        let timeout = fetchTimeout ?? .infinity
+        if !cdsWarmed, (answered.contains(.cluster) && warmingClusters.isEmpty) || now - createdAt >= timeout {
+            cdsWarmed = true
         }
         if cdsWarmed, ldsEnabled, !ldsStarted {
             ldsStarted = true
+            ldsStartedAt = now
             followUps.append(.listener)
         }
         if !initialized, cdsWarmed {
-            let ldsDone = !ldsEnabled || ((status[.listener]?.updateAttempt ?? 0) > 0 && warmingListeners.isEmpty)
-            if ldsDone || timedOut {
+            let ldsDone = !ldsEnabled || (answered.contains(.listener) && warmingListeners.isEmpty) || now - ldsStartedAt >= timeout
+            if ldsDone {
                 initialized = true
                 changes.initialized = true
             }

@@ -280,6 +280,29 @@ struct XDSTests {
         #expect(try await XDSTestsStat.value(proxy, "listener_manager.total_listeners_active") == 0)
     }
 
+    @Test func readyWaitsForTheFirstClustersAndListeners() async throws {
+        let blue = try await TestUpstream.start("blue", group: group)
+        defer { Task { await blue.close() } }
+        let cp = try await ControlPlaneProcess()
+        defer { cp.stop() }
+        let proxy = try await ProxyHarness.start(XDSResources.bootstrap(xdsPort: cp.xdsPort, fetchTimeout: "30s"))
+        defer { Task { await proxy.stop() } }
+        try await cp.waitForRequest(.cluster) { _ in true }
+        try await Task.sleep(for: .milliseconds(600))
+        let waiting = try await proxy.admin("/ready")
+        #expect(waiting.status == 503)
+        #expect(waiting.body == "INITIALIZING\n")
+        #expect(try await cp.requests(of: .listener).isEmpty, "LDS waits for the first CDS response")
+
+        let port = try await freePort()
+        try await cp.push(.cluster, version: "c1", [XDSResources.staticCluster("blue", ports: [blue.port])])
+        try await cp.waitForRequest(.listener) { _ in true }
+        #expect(try await proxy.admin("/ready").status == 503)
+        try await cp.push(.listener, version: "l1", [XDSResources.inlineListener("main", port: port, chains: [(nil, "blue", "r")])])
+        try await waitForServing(port: port)
+        #expect(try await proxy.admin("/ready").status == 200)
+    }
+
     @Test func adsOverAUnixDomainSocketAsIstioAgentServesIt() async throws {
         let path = NSTemporaryDirectory() + "skiff-xds-\(UUID().uuidString.prefix(8)).sock"
         defer { try? FileManager.default.removeItem(atPath: path) }

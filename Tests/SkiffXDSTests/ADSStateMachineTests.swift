@@ -100,6 +100,18 @@ struct ADSStateMachineTests {
         #expect(afterEDS.map(\.type) == [.listener, .endpoint])
     }
 
+    @Test func nothingStartsBeforeTheFirstResponseUntilTheFetchTimeout() throws {
+        var machine = Self.machine(timeout: .seconds(5))
+        _ = machine.streamStarted()
+        let early = machine.tick(now: 1)
+        #expect(early.requests.isEmpty, "LDS must wait for the first CDS response")
+        #expect(!machine.initialized)
+        let late = machine.tick(now: 6)
+        #expect(late.requests.map(\.type) == [.listener])
+        #expect(!machine.initialized, "LDS gets its own fetch timeout from when it started")
+        #expect(machine.tick(now: 11).changes.initialized)
+    }
+
     @Test func aBadResourceIsNackedWithThePreviousVersionWhileItsSiblingsApply() throws {
         var machine = Self.machine()
         _ = machine.streamStarted()
@@ -133,12 +145,12 @@ struct ADSStateMachineTests {
         var machine = Self.machine(timeout: .seconds(5))
         _ = machine.streamStarted()
         _ = Self.feed(&machine, Self.sotw(.cluster, "1", nonce: "a", []))
-        let (lds, requests) = Self.feed(&machine, Self.sotw(.listener, "1", nonce: "b", [try Self.listener("main", rds: "local")]), now: 10)
+        let (lds, requests) = Self.feed(&machine, Self.sotw(.listener, "1", nonce: "b", [try Self.listener("main", rds: "local")]), now: 3)
         #expect(lds?.changes.upsertListeners.isEmpty == true)
         #expect(requests.first?.type == .route && requests.first?.names == ["local"])
         #expect(machine.warmingListeners.keys.sorted() == ["main"])
         #expect(!machine.initialized)
-        let (rds, _) = Self.feed(&machine, Self.sotw(.route, "1", nonce: "c", [try Self.route("local")]), now: 11)
+        let (rds, _) = Self.feed(&machine, Self.sotw(.route, "1", nonce: "c", [try Self.route("local")]), now: 4)
         #expect(rds?.changes.routes.keys.sorted() == ["local"])
         #expect(rds?.changes.upsertListeners.map(\.name) == ["main"])
         #expect(machine.initialized)
