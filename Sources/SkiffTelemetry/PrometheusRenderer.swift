@@ -47,6 +47,14 @@ public enum PrometheusRenderer {
         if let label = sample.family.scopeLabel {
             labels.append((label, sample.scope))
         }
+        // `http.<prefix>.rds.<route_config>.<stat>` → `envoy_http_rds_<stat>{..., envoy_rds_route_config=...}`
+        // (the route config name may itself contain dots; the stat is the last component).
+        if sample.family == .http, suffix.hasPrefix("rds."), let lastDot = suffix.lastIndex(of: "."),
+           lastDot > suffix.index(suffix.startIndex, offsetBy: 3) {
+            let name = suffix[suffix.index(suffix.startIndex, offsetBy: 4)..<lastDot]
+            labels.append(("envoy_rds_route_config", String(name)))
+            suffix = "rds_" + suffix[suffix.index(after: lastDot)...]
+        }
         return (sanitize("envoy_\(sample.family.rawValue)_\(suffix)"), labels)
     }
 

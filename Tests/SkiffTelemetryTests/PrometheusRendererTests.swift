@@ -19,6 +19,18 @@ struct PrometheusRendererTests {
         #expect(text.contains("# TYPE envoy_cluster_upstream_cx_active gauge\n"))
     }
 
+    @Test func controlPlaneStatsGetEnvoysNamesAndTags() {
+        let samples = [
+            StatSample(family: .http, scope: "ingress", suffix: "rds.inbound|8080||.update_success", kind: .counter, value: 4),
+            StatSample(family: .controlPlane, scope: "", suffix: "connected_state", kind: .gauge, value: 1),
+            StatSample(family: .clusterManager, scope: "", suffix: "cds.update_rejected", kind: .counter, value: 2),
+        ]
+        let text = PrometheusRenderer.render(samples)
+        #expect(text.contains("envoy_http_rds_update_success{envoy_http_conn_manager_prefix=\"ingress\",envoy_rds_route_config=\"inbound|8080||\"} 4\n"))
+        #expect(text.contains("envoy_control_plane_connected_state 1\n"))
+        #expect(text.contains("envoy_cluster_manager_cds_update_rejected 2\n"))
+    }
+
     @Test func workersMergeBySum() {
         let a = WorkerStats()
         let b = WorkerStats()
