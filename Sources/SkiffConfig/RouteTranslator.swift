@@ -40,11 +40,11 @@ enum RouteTranslator {
             vhost,
             allowed: [
                 "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-                "response_headers_to_add", "response_headers_to_remove",
+                "response_headers_to_add", "response_headers_to_remove", "retry_policy",
             ],
-            at: path,
-            hint: "retry_policy arrives with the resilience work"
+            at: path
         )
+        let vhostRetry = vhost.hasRetryPolicy ? try RetryPolicyTranslator.translate(vhost.retryPolicy, at: path / "retry_policy") : nil
         guard !vhost.domains.isEmpty else {
             throw (path / "domains").error("a virtual host needs at least one domain")
         }
@@ -56,7 +56,12 @@ enum RouteTranslator {
         }
         var routes: [Route] = []
         for (index, route) in vhost.routes.enumerated() {
-            routes.append(try self.route(route, at: path / "routes" / index, clusters: clusters))
+            var translated = try self.route(route, at: path / "routes" / index, clusters: clusters)
+            if case .forward(var action) = translated.action, action.retryPolicy == nil, let vhostRetry {
+                action.retryPolicy = vhostRetry
+                translated.action = .forward(action)
+            }
+            routes.append(translated)
         }
         return VirtualHost(
             name: vhost.name, domains: vhost.domains, routes: routes,
@@ -170,8 +175,8 @@ enum RouteTranslator {
         _ action: Envoy_Config_Route_V3_RouteAction, match: RouteMatch, at path: FieldPath, clusters: Set<String>?
     ) throws -> ForwardAction {
         try SupportedFields.check(
-            action, allowed: ["cluster", "weighted_clusters", "timeout", "prefix_rewrite", "host_rewrite_literal"], at: path,
-            hint: "retry_policy and friends arrive with the resilience work"
+            action, allowed: ["cluster", "weighted_clusters", "timeout", "prefix_rewrite", "host_rewrite_literal", "retry_policy"],
+            at: path
         )
         let target: ClusterTarget
         switch action.clusterSpecifier {
@@ -197,6 +202,9 @@ enum RouteTranslator {
         }
         if case .hostRewriteLiteral(let host) = action.hostRewriteSpecifier {
             forward.hostRewrite = host
+        }
+        if action.hasRetryPolicy {
+            forward.retryPolicy = try RetryPolicyTranslator.translate(action.retryPolicy, at: path / "retry_policy")
         }
         return forward
     }

@@ -34,6 +34,7 @@ enum TypedConfigRegistry {
         Envoy_Config_Cluster_V3_Cluster.self,
         Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self,
         Envoy_Config_Route_V3_RouteConfiguration.self,
+        Envoy_Extensions_Retry_Host_PreviousHosts_V3_PreviousHostsPredicate.self,
     ]
 
     static let knownTypeURLs: Set<String> = Set(messageTypes.map { "type.googleapis.com/\($0.protoMessageName)" })

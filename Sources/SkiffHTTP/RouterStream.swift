@@ -12,6 +12,12 @@ import SkiffUpstream
 /// set up wait in a bounded buffer (reads stop when it is full). Once connected, parts stream
 /// straight through in both directions, each side holding the other's reads when its write buffer
 /// is full. Every failure becomes a `ProxyError` and a local reply in one place (`fail`).
+///
+/// With a retry policy (`RetryState` decides) the request is also kept in a replay buffer, up to
+/// `retryBufferLimit`; a retriable response, reset, connect failure or per-try timeout before
+/// the response reached the client abandons that attempt and, after the jittered back-off,
+/// replays the request to a new host (avoiding earlier ones with `previous_hosts`). Past the
+/// buffer limit the request is no longer retried (`retry_or_shadow_abandoned`).
 final class RouterStream: UpstreamResponseHandler {
     enum Phase {
         /// Choosing a route / waiting for the upstream connection.
@@ -37,6 +43,18 @@ final class RouterStream: UpstreamResponseHandler {
     private var host: UpstreamHost?
     private var upstreamStart: UInt64 = 0
     private var upstreamActive = false
+    /// Retries (nil: none possible for this request).
+    private var retry: RetryState?
+    /// Every request part received so far, while a retry is still possible.
+    private var replay: [HTTPClientRequestPart] = []
+    private var replayBytes = 0
+    /// 1-based upstream attempt number.
+    private var attempt = 0
+    private var previousHosts: [ObjectIdentifier] = []
+    private var perTryTimer: Scheduled<Void>?
+    private var backoffTimer: Scheduled<Void>?
+    /// Most request body kept for replay (Envoy's default per-request buffer limit, 1 MiB).
+    static let retryBufferLimit = 1024 * 1024
     /// The route table this request was routed with (RDS may replace the worker's meanwhile).
     private var table: RouteTable?
 
@@ -81,30 +99,51 @@ final class RouterStream: UpstreamResponseHandler {
                 return
             }
             self.cluster = cluster
-            guard let host = cluster.pickHost(random: &worker.random) else {
-                fail(ProxyError(.noHealthyUpstream))
-                return
-            }
-            self.host = host
-            upstreamActive = true
-            upstreamStart = ContinuousClockReading.now()
-            host.requestStarted()
-            cluster.stats.increment(ClusterStat.rqTotal)
-            cluster.stats.adjust(ClusterStat.rqActive, by: 1)
-            cluster.http1Pool(for: host).acquire { result in
-                self.connected(result)
-            }
+            retry = RetryState(policy: action.retryPolicy, requestHeaders: request.headers)
+            startAttempt()
         }
     }
 
-    private func connected(_ result: Result<UpstreamHTTP1Connection, ProxyError>) {
-        guard case .connecting = phase else {
-            // The stream ended while connecting: give a fresh connection back unused.
+    /// Picks a host (avoiding earlier attempts' hosts with `previous_hosts`) and asks its pool for
+    /// a connection.
+    private func startAttempt() {
+        guard let cluster else { return }
+        attempt += 1
+        var chosen = cluster.pickHost(random: &worker.random)
+        if let retry, retry.policy.avoidPreviousHosts, !previousHosts.isEmpty {
+            var tries = 0
+            while let candidate = chosen, previousHosts.contains(ObjectIdentifier(candidate)), tries < retry.policy.hostSelectionMaxAttempts {
+                chosen = cluster.pickHost(random: &worker.random)
+                tries += 1
+            }
+        }
+        guard let host = chosen else {
+            fail(ProxyError(.noHealthyUpstream))
+            return
+        }
+        self.host = host
+        previousHosts.append(ObjectIdentifier(host))
+        upstreamActive = true
+        upstreamStart = ContinuousClockReading.now()
+        host.requestStarted()
+        cluster.stats.increment(ClusterStat.rqTotal)
+        cluster.stats.adjust(ClusterStat.rqActive, by: 1)
+        let thisAttempt = attempt
+        cluster.http1Pool(for: host).acquire { result in
+            self.connected(result, attempt: thisAttempt)
+        }
+    }
+
+    private func connected(_ result: Result<UpstreamHTTP1Connection, ProxyError>, attempt: Int) {
+        guard case .connecting = phase, attempt == self.attempt else {
+            // The stream ended (or moved on) while connecting: give a fresh connection back unused.
             if case .success(let upstream) = result { upstream.abort() }
             return
         }
         switch result {
         case .failure(let error):
+            if case .connectFailure = error.kind, retryIfAllowed(.connectFailure) { return }
+            if case .connectTimeout = error.kind, retryIfAllowed(.connectFailure) { return }
             fail(error)
         case .success(let upstream):
             guard let forward, let route else { return }
@@ -117,12 +156,88 @@ final class RouterStream: UpstreamResponseHandler {
                 downstream: connection.downstreamInfo, random: &worker.random
             )
             upstream.write(.head(head), flush: false)
-            while let part = pending.popFirst() {
-                upstream.write(part, flush: false)
+            if attempt == 1 {
+                while let part = pending.popFirst() {
+                    upstream.write(part, flush: false)
+                }
+            } else {
+                for part in replay {
+                    upstream.write(part, flush: false)
+                }
             }
+            pending.removeAll()
             pendingBytes = 0
             upstream.flush()
             connection.setHoldReads(!upstream.isWritable)
+            if requestComplete {
+                armPerTryTimer()
+            }
+        }
+    }
+
+    // MARK: Retries
+
+    /// Keeps a request part for replay while retries are possible.
+    private func keepForReplay(_ part: HTTPClientRequestPart, bytes: Int) {
+        guard retry != nil else { return }
+        replayBytes += bytes
+        if replayBytes > Self.retryBufferLimit, case .forwarding = phase {
+            // Too large to replay: this request will not be retried.
+            retry = nil
+            replay = []
+            cluster?.stats.increment(ClusterStat.retryOrShadowAbandoned)
+            return
+        }
+        replay.append(part)
+    }
+
+    /// Abandons the current attempt and schedules the next one if the policy allows; false
+    /// means the caller handles the failure as final.
+    private func retryIfAllowed(_ failure: RetryState.Failure? = nil, status: Int? = nil, headers: HTTPHeaders? = nil) -> Bool {
+        guard var state = retry, !responseStarted else { return false }
+        let retriable: Bool
+        if let status {
+            retriable = state.wouldRetry(status: status, headers: headers ?? HTTPHeaders())
+        } else if let failure {
+            retriable = state.wouldRetry(failure)
+        } else {
+            retriable = false
+        }
+        guard retriable else { return false }
+        guard state.consume() else {
+            cluster?.stats.increment(ClusterStat.rqRetryLimitExceeded)
+            return false
+        }
+        retry = state
+        perTryTimer?.cancel()
+        perTryTimer = nil
+        if case .forwarding(let upstream) = phase {
+            upstream.abort()
+        }
+        finishUpstream(success: false)
+        phase = .connecting
+        cluster?.stats.increment(ClusterStat.rqRetry)
+        cluster?.stats.increment(ClusterStat.rqRetryBackoffExponential)
+        let delay = state.backoff(random: worker.random.next())
+        backoffTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) { [self] in
+            self.backoffTimer = nil
+            guard case .connecting = self.phase else { return }
+            self.startAttempt()
+        }
+        return true
+    }
+
+    /// `per_try_timeout` runs from the end of the request (on this attempt) to the response head.
+    private func armPerTryTimer() {
+        guard perTryTimer == nil, let timeout = retry?.policy.perTryTimeout ?? forward?.retryPolicy?.perTryTimeout else { return }
+        let thisAttempt = attempt
+        perTryTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
+            guard thisAttempt == self.attempt, case .forwarding = self.phase, !self.responseStarted else { return }
+            self.perTryTimer = nil
+            self.cluster?.stats.increment(ClusterStat.rqPerTryTimeout)
+            if self.retryIfAllowed(.perTryTimeout) { return }
+            self.cluster?.stats.increment(ClusterStat.rqTimeout)
+            self.fail(ProxyError(.upstreamTimeout), timedOut: true)
         }
     }
 
@@ -130,10 +245,13 @@ final class RouterStream: UpstreamResponseHandler {
 
     func downstreamBody(_ buffer: ByteBuffer) {
         touch()
+        keepForReplay(.body(.byteBuffer(buffer)), bytes: buffer.readableBytes)
         switch phase {
         case .connecting:
             pendingBytes += buffer.readableBytes
-            pending.append(.body(.byteBuffer(buffer)))
+            if attempt <= 1 {
+                pending.append(.body(.byteBuffer(buffer)))
+            }
             if pendingBytes >= connection.config.maxRequestHeadersBytes + 64 * 1024 {
                 connection.setHoldReads(true)
             }
@@ -150,11 +268,15 @@ final class RouterStream: UpstreamResponseHandler {
     func downstreamEnd(_ trailers: HTTPHeaders?) {
         touch()
         requestComplete = true
+        keepForReplay(.end(trailers), bytes: 0)
         switch phase {
         case .connecting:
-            pending.append(.end(trailers))
+            if attempt <= 1 {
+                pending.append(.end(trailers))
+            }
         case .forwarding(let upstream):
             upstream.write(.end(trailers), flush: true)
+            armPerTryTimer()
         case .done:
             return
         }
@@ -170,6 +292,8 @@ final class RouterStream: UpstreamResponseHandler {
     /// The downstream connection went away: abandon the upstream exchange.
     func downstreamReset() {
         routeTimer?.cancel()
+        perTryTimer?.cancel()
+        backoffTimer?.cancel()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }
@@ -190,6 +314,12 @@ final class RouterStream: UpstreamResponseHandler {
             return  // 1xx informational responses are not forwarded (Envoy's default).
         }
         touch()
+        if retryIfAllowed(status: Int(head.status.code), headers: head.headers) {
+            cluster?.stats.recordResponse(code: Int(head.status.code))
+            return
+        }
+        perTryTimer?.cancel()
+        perTryTimer = nil
         responseStarted = true
         let keepAlive = connection.responseStarting()
         cluster?.stats.recordResponse(code: Int(head.status.code))
@@ -218,6 +348,9 @@ final class RouterStream: UpstreamResponseHandler {
         routeTimer?.cancel()
         phase = .done
         cluster?.stats.increment(ClusterStat.rqCompleted)
+        if attempt > 1, upstreamSucceeded {
+            cluster?.stats.increment(ClusterStat.rqRetrySuccess)
+        }
         finishUpstream(success: upstreamSucceeded)
         upstream.finish()
         connection.setHoldReads(false)
@@ -227,6 +360,7 @@ final class RouterStream: UpstreamResponseHandler {
     func upstreamFailed(_ error: ProxyError) {
         guard case .forwarding = phase else { return }
         cluster?.stats.increment(ClusterStat.rqRxReset)
+        if retryIfAllowed(.reset(requestSent: true)) { return }
         fail(error)
     }
 
@@ -262,6 +396,8 @@ final class RouterStream: UpstreamResponseHandler {
     /// Ends the stream with `error`: a local reply if no response started, else a reset.
     private func fail(_ error: ProxyError, timedOut: Bool = false) {
         routeTimer?.cancel()
+        perTryTimer?.cancel()
+        backoffTimer?.cancel()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }

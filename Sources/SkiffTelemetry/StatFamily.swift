@@ -65,6 +65,8 @@ public enum ClusterStat {
         "upstream_rq_total", "upstream_rq_completed", "upstream_rq_timeout",
         "upstream_rq_rx_reset", "upstream_rq_tx_reset", "upstream_rq_pending_total",
         "upstream_rq_pending_failure_eject", "upstream_cx_none_healthy",
+        "upstream_rq_retry", "upstream_rq_retry_success", "upstream_rq_retry_limit_exceeded",
+        "upstream_rq_per_try_timeout", "upstream_rq_retry_backoff_exponential", "retry_or_shadow_abandoned",
     ]
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
 
@@ -87,6 +89,12 @@ public enum ClusterStat {
     public static let rqPendingTotal = StatCounter(16)
     public static let rqPendingFailureEject = StatCounter(17)
     public static let cxNoneHealthy = StatCounter(18)
+    public static let rqRetry = StatCounter(19)
+    public static let rqRetrySuccess = StatCounter(20)
+    public static let rqRetryLimitExceeded = StatCounter(21)
+    public static let rqPerTryTimeout = StatCounter(22)
+    public static let rqRetryBackoffExponential = StatCounter(23)
+    public static let retryOrShadowAbandoned = StatCounter(24)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

@@ -59,9 +59,17 @@ struct XDSTests {
 
     /// Pushes a new weighted route and checks that, from one second after the push, the split
     /// follows it.
+    ///
+    /// Skiff ACKs a response only after every worker has it, so on a loaded machine (CI runs
+    /// suites in parallel) the window starts at the later of push + 1 s and the ACK: a slow
+    /// control plane is not counted against Skiff.
     func shift(_ mesh: Mesh, traffic: TrafficLoop, version: String, blue: Int, green: Int) async throws {
+        let pushed = ContinuousClock.now
         try await mesh.controlPlane.push(.route, version: version, [XDSResources.weightedRoute("local", [("blue", blue), ("green", green)])])
-        let settled = ContinuousClock.now + .seconds(1)
+        try await mesh.controlPlane.waitForACK(.route, version: version)
+        let acked = ContinuousClock.now
+        #expect(acked - pushed < .seconds(5), "\(version) took \(acked - pushed) to be acknowledged")
+        let settled = max(pushed + .seconds(1), acked + .milliseconds(50))
         try await Task.sleep(until: settled)
         try await traffic.waitForRequests(200, since: settled)
         let split = traffic.split(since: settled)

@@ -13,6 +13,7 @@ Tests drive it over a small JSON API on --control-port:
   POST /raw       {"type_url": ..., "version": ..., "nonce": ..., "resources": [...]}
                   sends one SotW response exactly as given (for stale-nonce tests).
   GET  /requests  every request received so far, as Envoy JSON plus "stream" and "kind".
+  GET  /responses every response sent: stream, type_url, version, nonce.
   GET  /streams   how many ADS streams are open.
   POST /quit      stops the server.
 
@@ -78,6 +79,7 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.requests = []
+        self.responses = []
         self.streams = {}
         self.next_stream = 1
 
@@ -87,6 +89,11 @@ class Recorder:
         entry["kind"] = kind
         with self.lock:
             self.requests.append(entry)
+
+    def sent(self, stream_id, response):
+        version = getattr(response, "version_info", "") or getattr(response, "system_version_info", "")
+        with self.lock:
+            self.responses.append({"stream": stream_id, "type_url": response.type_url, "version": version, "nonce": response.nonce})
 
     def open(self, stream):
         with self.lock:
@@ -252,6 +259,7 @@ class ADS(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                     continue
                 if item is None:
                     break
+                self.recorder.sent(stream_id, item)
                 yield item
         finally:
             self.recorder.close(stream_id)
@@ -286,6 +294,9 @@ def control_handler(snapshot, recorder, server, stop):
             if self.path == "/requests":
                 with recorder.lock:
                     self.reply(200, list(recorder.requests))
+            elif self.path == "/responses":
+                with recorder.lock:
+                    self.reply(200, list(recorder.responses))
             elif self.path == "/streams":
                 self.reply(200, {"open": len(recorder.open_streams())})
             else:

@@ -156,12 +156,16 @@ public struct ForwardAction: Sendable {
     public var prefixRewrite: String?
     /// `host_rewrite_literal`.
     public var hostRewrite: String?
+    /// `retry_policy` (the route's, else its virtual host's); nil: no retries unless the request
+    /// asks with `x-envoy-retry-on`.
+    public var retryPolicy: RetryPolicy?
 
     public init(target: ClusterTarget, timeout: TimeAmount? = .seconds(15), prefixRewrite: String? = nil, hostRewrite: String? = nil) {
         self.target = target
         self.timeout = timeout
         self.prefixRewrite = prefixRewrite
         self.hostRewrite = hostRewrite
+        self.retryPolicy = nil
     }
 }
 

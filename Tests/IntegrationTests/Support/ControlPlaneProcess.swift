@@ -64,6 +64,23 @@ final class ControlPlaneProcess: @unchecked Sendable {
         try await requests().filter { ($0["type_url"] as? String) == type.url }
     }
 
+    /// Waits until Skiff ACKed (no `error_detail`) a response of `type` that carried `version`.
+    func waitForACK(_ type: XDSType, version: String, timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let response = try await call("GET", "/responses")
+            let sent = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [[String: Any]] ?? []
+            let nonces = Set(sent.filter { $0["type_url"] as? String == type.url && $0["version"] as? String == version }
+                .compactMap { $0["nonce"] as? String })
+            let acked = try await requests(of: type).contains {
+                nonces.contains($0["response_nonce"] as? String ?? "") && $0["error_detail"] == nil
+            }
+            if acked { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestError("\(type) version \(version) was not acknowledged within \(timeout)")
+    }
+
     func openStreams() async throws -> Int {
         let response = try await call("GET", "/streams")
         let json = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]

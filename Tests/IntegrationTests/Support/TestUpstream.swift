@@ -16,6 +16,12 @@ final class TestUpstream: Sendable {
         case reset
         /// Stream `bytes` of body as fast as the socket accepts, recording how much was written.
         case stream(bytes: Int)
+        /// The first `count` requests (across connections) get `status`, later ones hello.
+        case failFirst(Int, status: Int)
+        /// The first `count` requests never get a response; later ones hello.
+        case hangFirst(Int)
+        /// The first `count` requests get `status`, later ones echo their body.
+        case failFirstThenEcho(Int, status: Int)
     }
 
     let name: String
@@ -90,8 +96,34 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         case .body(var buffer):
             if body == nil { body = buffer } else { body!.writeBuffer(&buffer) }
         case .end:
-            respond(context: context)
+            let number = upstream.record.withLock { $0.requests.count }
+            switch behavior {
+            case .failFirst(let count, let status) where number <= count:
+                sendStatus(context: context, status: status)
+            case .failFirstThenEcho(let count, let status):
+                if number <= count {
+                    body = nil
+                    sendStatus(context: context, status: status)
+                } else {
+                    echo(context: context)
+                }
+            case .hangFirst(let count) where number <= count:
+                break
+            default:
+                respond(context: context)
+            }
         }
+    }
+
+    func sendStatus(context: ChannelHandlerContext, status: Int) {
+        var headers = HTTPHeaders()
+        let text = "failure from \(upstream.name)\n"
+        headers.add(name: "content-length", value: String(text.utf8.count))
+        headers.add(name: "x-upstream", value: upstream.name)
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     func respond(context: ChannelHandlerContext) {
@@ -102,25 +134,35 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             context.eventLoop.assumeIsolated().scheduleTask(in: amount) {
                 self.send(context: context, body: "hello from \(self.upstream.name)\n")
             }
-        case .echo:
-            let buffer = body ?? context.channel.allocator.buffer(capacity: 0)
-            body = nil
-            var headers = HTTPHeaders()
-            headers.add(name: "content-length", value: String(buffer.readableBytes))
-            headers.add(name: "x-upstream", value: upstream.name)
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .echo, .failFirstThenEcho:
+            echo(context: context)
         case .reset:
             break
+        case .failFirst, .hangFirst:
+            send(context: context, body: "hello from \(upstream.name)\n")
         case .stream(let bytes):
-            var headers = HTTPHeaders()
-            headers.add(name: "content-length", value: String(bytes))
-            headers.add(name: "x-upstream", value: upstream.name)
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            remaining = bytes
-            pump(context: context)
+            streamBody(context: context, bytes: bytes)
         }
+    }
+
+    func echo(context: ChannelHandlerContext) {
+        let buffer = body ?? context.channel.allocator.buffer(capacity: 0)
+        body = nil
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(buffer.readableBytes))
+        headers.add(name: "x-upstream", value: upstream.name)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func streamBody(context: ChannelHandlerContext, bytes: Int) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(bytes))
+        headers.add(name: "x-upstream", value: upstream.name)
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        remaining = bytes
+        pump(context: context)
     }
 
     /// Writes 64 KiB chunks while the socket is writable; resumes on writability.
