@@ -11,7 +11,7 @@ enum RetryPolicyTranslator {
         try SupportedFields.check(
             policy,
             allowed: [
-                "retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_back_off",
+                "retry_on", "num_retries", "per_try_timeout", "retry_back_off",
                 "retriable_status_codes", "retriable_headers", "retry_host_predicate",
                 "host_selection_retry_max_attempts",
             ],
@@ -24,10 +24,6 @@ enum RetryPolicyTranslator {
         if policy.hasPerTryTimeout {
             let timeout = ProtoValues.duration(policy.perTryTimeout)
             out.perTryTimeout = timeout.nanoseconds > 0 ? timeout : nil
-        }
-        if policy.hasPerTryIdleTimeout {
-            let timeout = ProtoValues.duration(policy.perTryIdleTimeout)
-            out.perTryIdleTimeout = timeout.nanoseconds > 0 ? timeout : nil
         }
         if policy.hasRetryBackOff {
             let backoff = policy.retryBackOff
