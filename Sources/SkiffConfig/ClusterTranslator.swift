@@ -9,7 +9,7 @@ enum ClusterTranslator {
         "name", "type", "connect_timeout", "lb_policy", "load_assignment", "max_requests_per_connection",
         "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
         "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
-        "eds_cluster_config", "http2_protocol_options",
+        "eds_cluster_config", "http2_protocol_options", "circuit_breakers",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -129,9 +129,37 @@ enum ClusterTranslator {
         if cluster.hasPerConnectionBufferLimitBytes {
             config.bufferLimitBytes = max(Int(cluster.perConnectionBufferLimitBytes.value), 1024)
         }
+        if cluster.hasCircuitBreakers {
+            config.circuitBreakers = try circuitBreakers(cluster.circuitBreakers, at: path / "circuit_breakers")
+        }
         for (key, any) in cluster.typedExtensionProtocolOptions.sorted(by: { $0.key < $1.key }) {
             try applyProtocolOptions(key: key, any: any, to: &config, at: path / "typed_extension_protocol_options" / key)
         }
+    }
+
+    /// `circuit_breakers`: the DEFAULT priority's thresholds apply (Skiff routes every request at
+    /// DEFAULT priority; HIGH entries are validated and kept for when routes can ask for them).
+    static func circuitBreakers(_ breakers: Envoy_Config_Cluster_V3_CircuitBreakers, at path: FieldPath) throws -> CircuitBreakerThresholds {
+        try SupportedFields.check(breakers, allowed: ["thresholds"], at: path, hint: "per_host_thresholds arrive later")
+        var out = CircuitBreakerThresholds()
+        for (index, threshold) in breakers.thresholds.enumerated() {
+            let entryPath = path / "thresholds" / index
+            try SupportedFields.check(
+                threshold,
+                allowed: ["priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "track_remaining"],
+                at: entryPath, hint: "retry_budget and max_connection_pools arrive later"
+            )
+            var entry = CircuitBreakerThresholds()
+            if threshold.hasMaxConnections { entry.maxConnections = Int(threshold.maxConnections.value) }
+            if threshold.hasMaxPendingRequests { entry.maxPendingRequests = Int(threshold.maxPendingRequests.value) }
+            if threshold.hasMaxRequests { entry.maxRequests = Int(threshold.maxRequests.value) }
+            if threshold.hasMaxRetries { entry.maxRetries = Int(threshold.maxRetries.value) }
+            entry.trackRemaining = threshold.trackRemaining
+            if threshold.priority == .default {
+                out = entry
+            }
+        }
+        return out
     }
 
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`: HTTP/1.1 upstreams and the

@@ -323,6 +323,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         }
         headers.add(name: "date", value: worker.date.current())
         headers.add(name: "server", value: config.serverName)
+        if reply.flag == .upstreamOverflow {
+            // Circuit breaker open: Envoy tells the caller it was shed, not failed.
+            headers.add(name: "x-envoy-overloaded", value: "true")
+        }
         for mutation in mutations {
             HeaderTransforms.apply(mutation, to: &headers)
         }

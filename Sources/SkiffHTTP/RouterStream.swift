@@ -52,6 +52,10 @@ final class RouterStream: UpstreamResponseHandler {
     private var attempt = 0
     private var previousHosts: [ObjectIdentifier] = []
     private var perTryTimer: Scheduled<Void>?
+    /// Circuit-breaker slots held: `max_requests` for the current attempt, `max_retries` while
+    /// this stream is retrying (from scheduling, through back-off, to the end).
+    private var requestSlotHeld = false
+    private var retrySlotHeld = false
     private var backoffTimer: Scheduled<Void>?
     /// Most request body kept for replay (Envoy's default per-request buffer limit, 1 MiB).
     static let retryBufferLimit = 1024 * 1024
@@ -108,6 +112,12 @@ final class RouterStream: UpstreamResponseHandler {
     /// a connection.
     private func startAttempt() {
         guard let cluster else { return }
+        guard cluster.resources.tryAcquire(.requests, limit: cluster.config.circuitBreakers.maxRequests) else {
+            cluster.stats.increment(ClusterStat.rqPendingOverflow)
+            fail(ProxyError(.overflow))
+            return
+        }
+        requestSlotHeld = true
         attempt += 1
         var chosen = cluster.pickHost(random: &worker.random)
         if let retry, retry.policy.avoidPreviousHosts, !previousHosts.isEmpty {
@@ -208,6 +218,13 @@ final class RouterStream: UpstreamResponseHandler {
             cluster?.stats.increment(ClusterStat.rqRetryLimitExceeded)
             return false
         }
+        if !retrySlotHeld, let cluster {
+            guard cluster.resources.tryAcquire(.retries, limit: cluster.config.circuitBreakers.maxRetries) else {
+                cluster.stats.increment(ClusterStat.rqRetryOverflow)
+                return false
+            }
+            retrySlotHeld = true
+        }
         retry = state
         perTryTimer?.cancel()
         perTryTimer = nil
@@ -291,6 +308,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     /// The downstream connection went away: abandon the upstream exchange.
     func downstreamReset() {
+        releaseRetrySlot()
         routeTimer?.cancel()
         perTryTimer?.cancel()
         backoffTimer?.cancel()
@@ -351,6 +369,7 @@ final class RouterStream: UpstreamResponseHandler {
         if attempt > 1, upstreamSucceeded {
             cluster?.stats.increment(ClusterStat.rqRetrySuccess)
         }
+        releaseRetrySlot()
         finishUpstream(success: upstreamSucceeded)
         upstream.finish()
         connection.setHoldReads(false)
@@ -394,7 +413,15 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     /// Ends the stream with `error`: a local reply if no response started, else a reset.
+    private func releaseRetrySlot() {
+        if retrySlotHeld {
+            retrySlotHeld = false
+            cluster?.resources.release(.retries)
+        }
+    }
+
     private func fail(_ error: ProxyError, timedOut: Bool = false) {
+        releaseRetrySlot()
         routeTimer?.cancel()
         perTryTimer?.cancel()
         backoffTimer?.cancel()
@@ -426,6 +453,10 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     private func finishUpstream(success: Bool, timedOut: Bool = false) {
+        if requestSlotHeld {
+            requestSlotHeld = false
+            cluster?.resources.release(.requests)
+        }
         guard upstreamActive else { return }
         upstreamActive = false
         host?.requestFinished(success: success, timedOut: timedOut)

@@ -15,7 +15,7 @@ extension SkiffServer: AdminBackend {
             StatSample(family: .server, scope: "", suffix: "concurrency", kind: .gauge, value: Int64(options.concurrency)),
             StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: serverStateValue),
         ]
-        return StatsMerger.merge(perWorker, extra: server + (await controlPlaneSamples()))
+        return StatsMerger.merge(perWorker, extra: server + (await controlPlaneSamples()) + circuitBreakerSamples())
     }
 
     public func clustersText() async -> String {
@@ -268,6 +268,33 @@ extension SkiffServer {
                 out.append(StatSample(family: .http, scope: hcm.statPrefix, suffix: prefix + "update_success", kind: .counter, value: rds.perResourceSuccess[name] ?? 0))
                 out.append(StatSample(family: .http, scope: hcm.statPrefix, suffix: prefix + "update_rejected", kind: .counter, value: rds.perResourceRejected[name] ?? 0))
                 out.append(StatSample(family: .http, scope: hcm.statPrefix, suffix: prefix + "config_reload", kind: .counter, value: rds.perResourceSuccess[name] ?? 0))
+            }
+        }
+        return out
+    }
+}
+
+extension SkiffServer {
+    /// `cluster.<name>.circuit_breakers.default.{cx,rq_pending,rq,rq_retry}_open` (1 while the
+    /// limit is reached) and, with `track_remaining`, `remaining_{cx,pending,rq,retries}`.
+    func circuitBreakerSamples() -> [StatSample] {
+        let (configs, resources) = state.withLock { ($0.clusterConfigs, $0.clusterResources) }
+        var out: [StatSample] = []
+        for (name, config) in configs.sorted(by: { $0.key < $1.key }) {
+            guard let shared = resources[name] else { continue }
+            let limits = config.circuitBreakers
+            let rows: [(String, String, ClusterResources.Kind, Int)] = [
+                ("cx_open", "remaining_cx", .connections, limits.maxConnections),
+                ("rq_pending_open", "remaining_pending", .pendingRequests, limits.maxPendingRequests),
+                ("rq_open", "remaining_rq", .requests, limits.maxRequests),
+                ("rq_retry_open", "remaining_retries", .retries, limits.maxRetries),
+            ]
+            for (open, remaining, kind, limit) in rows {
+                let used = shared.inUse(kind)
+                out.append(StatSample(family: .cluster, scope: name, suffix: "circuit_breakers.default." + open, kind: .gauge, value: used >= limit ? 1 : 0))
+                if limits.trackRemaining {
+                    out.append(StatSample(family: .cluster, scope: name, suffix: "circuit_breakers.default." + remaining, kind: .gauge, value: Int64(max(0, limit - used))))
+                }
             }
         }
         return out

@@ -55,15 +55,19 @@ extension SkiffServer: XDSConfigSink {
             }
         }
         let installed = resolved
-        state.withLock { state in
+        let resources = state.withLock { state -> [String: ClusterResources] in
             for cluster in configs {
                 state.clusterConfigs[cluster.name] = cluster
                 state.resolved[cluster.name] = installed[cluster.name]
+                if state.clusterResources[cluster.name] == nil {
+                    state.clusterResources[cluster.name] = ClusterResources()
+                }
             }
+            return state.clusterResources
         }
         for worker in workers {
             try? await worker.eventLoop.submit {
-                worker.value.clusters.upsert(configs, resolved: installed)
+                worker.value.clusters.upsert(configs, resolved: installed, resources: resources)
             }.get()
         }
     }
@@ -73,6 +77,7 @@ extension SkiffServer: XDSConfigSink {
             for name in names {
                 state.clusterConfigs.removeValue(forKey: name)
                 state.resolved.removeValue(forKey: name)
+                state.clusterResources.removeValue(forKey: name)
             }
         }
         for worker in workers {

@@ -38,6 +38,8 @@ public final class SkiffServer: Sendable {
         var resolved: [String: [ResolvedEndpoint]] = [:]
         var ads: ADSClient?
         var controlPlaneConnected = false
+        /// Circuit-breaker counts per cluster, shared by the workers.
+        var clusterResources: [String: ClusterResources] = [:]
     }
 
     private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {

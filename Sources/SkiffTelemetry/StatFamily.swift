@@ -67,6 +67,7 @@ public enum ClusterStat {
         "upstream_rq_pending_failure_eject", "upstream_cx_none_healthy",
         "upstream_rq_retry", "upstream_rq_retry_success", "upstream_rq_retry_limit_exceeded",
         "upstream_rq_per_try_timeout", "upstream_rq_retry_backoff_exponential", "retry_or_shadow_abandoned",
+        "upstream_cx_overflow", "upstream_rq_pending_overflow", "upstream_rq_retry_overflow",
     ]
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
 
@@ -95,6 +96,9 @@ public enum ClusterStat {
     public static let rqPerTryTimeout = StatCounter(22)
     public static let rqRetryBackoffExponential = StatCounter(23)
     public static let retryOrShadowAbandoned = StatCounter(24)
+    public static let cxOverflow = StatCounter(25)
+    public static let rqPendingOverflow = StatCounter(26)
+    public static let rqRetryOverflow = StatCounter(27)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

@@ -43,7 +43,7 @@ public final class ClusterManager {
 
     /// Installs new clusters and updates existing ones in place (hosts that stay keep their
     /// pools); other clusters are untouched.
-    public func upsert(_ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]]) {
+    public func upsert(_ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]], resources: [String: ClusterResources] = [:]) {
         eventLoop.preconditionInEventLoop()
         for config in configs {
             let endpoints = resolved[config.name] ?? []
@@ -51,7 +51,8 @@ public final class ClusterManager {
                 cluster.update(config: config, resolved: endpoints)
             } else {
                 let cluster = UpstreamCluster(
-                    config: config, eventLoop: eventLoop, stats: stats.cluster(config.name), seed: random.next()
+                    config: config, eventLoop: eventLoop, stats: stats.cluster(config.name), seed: random.next(),
+                    resources: resources[config.name] ?? ClusterResources()
                 )
                 cluster.update(config: config, resolved: endpoints)
                 clusters[config.name] = cluster

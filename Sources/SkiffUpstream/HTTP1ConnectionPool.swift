@@ -14,9 +14,16 @@ public final class HTTP1ConnectionPool {
     /// The most idle connections kept per host per worker.
     public static let maxIdle = 1024
 
+    public typealias Completion = (Result<UpstreamHTTP1Connection, ProxyError>) -> Void
+
     public let host: UpstreamHost
     private unowned let cluster: UpstreamCluster
     private var idle: [UpstreamHTTP1Connection] = []
+    /// Requests waiting for a connection because the cluster is at `max_connections`; bounded by
+    /// `max_pending_requests` (a pending slot is held by each).
+    private var waiters = CircularBuffer<Completion>()
+    /// Connections of this pool, connecting or open.
+    private var connectionCount = 0
 
     init(host: UpstreamHost, cluster: UpstreamCluster) {
         self.host = host
@@ -26,18 +33,73 @@ public final class HTTP1ConnectionPool {
     public var idleCount: Int { idle.count }
 
     /// Calls `completion` with a connection ready for a new request: an idle one at once, or a new
-    /// one once connected. Always called on the worker's event loop.
-    public func acquire(_ completion: @escaping (Result<UpstreamHTTP1Connection, ProxyError>) -> Void) {
+    /// one once connected, or — at the cluster's `max_connections` — the next one this pool frees.
+    /// Without an idle connection the request is pending and needs a `max_pending_requests` slot;
+    /// none left fails it at once with `overflow` (503 UO). Always called on the worker's loop.
+    public func acquire(_ completion: @escaping Completion) {
         while let connection = idle.popLast() {
             if connection.isActive {
                 completion(.success(connection))
                 return
             }
         }
-        connect(completion)
+        let limits = cluster.config.circuitBreakers
+        let resources = cluster.resources
+        guard resources.tryAcquire(.pendingRequests, limit: limits.maxPendingRequests) else {
+            cluster.stats.increment(ClusterStat.rqPendingOverflow)
+            completion(.failure(ProxyError(.overflow)))
+            return
+        }
+        let served: Completion = { result in
+            resources.release(.pendingRequests)
+            completion(result)
+        }
+        if resources.tryAcquire(.connections, limit: limits.maxConnections) {
+            connect(served)
+        } else if connectionCount == 0 {
+            // Over the limit because of other pools: a pool with no connection at all still gets
+            // one, or its pending requests could never be served (Envoy does the same).
+            cluster.stats.increment(ClusterStat.cxOverflow)
+            resources.forceAcquire(.connections)
+            connect(served)
+        } else {
+            cluster.stats.increment(ClusterStat.cxOverflow)
+            waiters.append(served)
+        }
     }
 
-    private func connect(_ completion: @escaping (Result<UpstreamHTTP1Connection, ProxyError>) -> Void) {
+    /// Hands a freed capacity to the oldest waiter: a connection back from a request, or room
+    /// for a new one after a close.
+    private func serveWaiter(with connection: UpstreamHTTP1Connection?) -> Bool {
+        guard let waiter = waiters.popFirst() else { return false }
+        if let connection {
+            cluster.eventLoop.assumeIsolatedUnsafeUnchecked().execute {
+                if connection.isActive {
+                    waiter(.success(connection))
+                } else {
+                    self.waiters.prepend(waiter)
+                    self.connectForWaiters()
+                }
+            }
+        } else {
+            connect(waiter)
+        }
+        return true
+    }
+
+    private func connectForWaiters() {
+        guard !waiters.isEmpty else { return }
+        let limits = cluster.config.circuitBreakers
+        if cluster.resources.tryAcquire(.connections, limit: limits.maxConnections) {
+            _ = serveWaiter(with: nil)
+        } else if connectionCount == 0 {
+            cluster.resources.forceAcquire(.connections)
+            _ = serveWaiter(with: nil)
+        }
+    }
+
+    /// Connects for `completion`; the caller holds a `connections` slot for it.
+    private func connect(_ completion: @escaping Completion) {
         let config = cluster.config
         let stats = cluster.stats
         let host = self.host
@@ -48,6 +110,8 @@ public final class HTTP1ConnectionPool {
         host.counters.cxTotal += 1
         let connection = UpstreamHTTP1Connection()
         connection.pool = self
+        connection.resources = cluster.resources
+        connectionCount += 1
         let bufferLimit = config.bufferLimitBytes
         let bound = NIOLoopBound(connection, eventLoop: cluster.eventLoop)
         ClientBootstrap(group: cluster.eventLoop)
@@ -70,6 +134,8 @@ public final class HTTP1ConnectionPool {
                     host.counters.cxActive += 1
                     completion(.success(connection))
                 case .failure(let error):
+                    connection.releaseSlot()
+                    self.connectionCount -= 1
                     stats.increment(ClusterStat.cxConnectFail)
                     host.counters.cxConnectFail += 1
                     if case ChannelError.connectTimeout = error {
@@ -78,6 +144,7 @@ public final class HTTP1ConnectionPool {
                     } else {
                         completion(.failure(ProxyError(.connectFailure(ConnectErrorText.describe(error)))))
                     }
+                    self.connectForWaiters()
                 }
             }
     }
@@ -86,6 +153,9 @@ public final class HTTP1ConnectionPool {
         if let max = cluster.config.maxRequestsPerConnection, connection.requestsSent >= max {
             cluster.stats.increment(ClusterStat.cxMaxRequests)
             connection.close()
+            return
+        }
+        if serveWaiter(with: connection) {
             return
         }
         guard idle.count < Self.maxIdle else {
@@ -109,12 +179,19 @@ public final class HTTP1ConnectionPool {
         stats.increment(ClusterStat.cxDestroy)
         stats.increment(remote ? ClusterStat.cxDestroyRemote : ClusterStat.cxDestroyLocal)
         host.counters.cxActive -= 1
+        connectionCount -= 1
+        connectForWaiters()
     }
 
     /// Closes every idle connection.
     func drainIdle() {
         let closing = idle
         idle = []
+        let waiting = waiters
+        waiters.removeAll()
+        for waiter in waiting {
+            waiter(.failure(ProxyError(.noHealthyUpstream)))
+        }
         for connection in closing {
             connection.close()
         }

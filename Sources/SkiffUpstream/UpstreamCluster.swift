@@ -8,11 +8,14 @@ public final class UpstreamCluster {
     public private(set) var hosts: [UpstreamHost] = []
     public let stats: StatsScope
     let eventLoop: any EventLoop
+    /// Circuit-breaker counts, shared with this cluster on every other worker.
+    public let resources: ClusterResources
     private var balancer: LoadBalancer
     private var weights: [Int] = []
     private var pools: [ObjectIdentifier: HTTP1ConnectionPool] = [:]
 
-    init(config: ClusterConfig, eventLoop: any EventLoop, stats: StatsScope, seed: UInt64) {
+    init(config: ClusterConfig, eventLoop: any EventLoop, stats: StatsScope, seed: UInt64, resources: ClusterResources) {
+        self.resources = resources
         self.config = config
         self.eventLoop = eventLoop
         self.stats = stats

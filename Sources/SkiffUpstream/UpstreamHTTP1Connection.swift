@@ -20,6 +20,14 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     /// weak-reference side table is allocated per request.
     private var responseHandler: (any UpstreamResponseHandler)?
     weak var pool: HTTP1ConnectionPool?
+    /// The cluster's circuit-breaker count this connection holds a slot in, released exactly once
+    /// when it closes (the pool may be gone by then).
+    var resources: ClusterResources?
+
+    func releaseSlot() {
+        resources?.release(.connections)
+        resources = nil
+    }
     private var idleTimer: IdleTimer?
 
     /// Requests sent on this connection so far.
@@ -152,6 +160,7 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        releaseSlot()
         reusable = false
         idleTimer?.cancel()
         idleTimer = nil

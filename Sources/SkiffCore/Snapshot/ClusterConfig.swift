@@ -46,6 +46,8 @@ public struct ClusterConfig: Sendable {
     /// `eds_cluster_config.service_name`, or the cluster name: the assignment an EDS cluster
     /// subscribes to.
     public var edsServiceName: String?
+    /// `circuit_breakers.thresholds` for the DEFAULT priority (Envoy's defaults when absent).
+    public var circuitBreakers = CircuitBreakerThresholds()
     /// Whether the cluster speaks HTTP/2 upstream (`http2_protocol_options`); only the ADS
     /// client's own cluster uses it today.
     public var http2: Bool = false
@@ -100,4 +102,16 @@ public struct WeightedClusterEntry: Sendable, Equatable {
         self.name = name
         self.weight = weight
     }
+}
+
+/// One `circuit_breakers.thresholds` entry. Limits are per cluster across all workers.
+public struct CircuitBreakerThresholds: Sendable, Equatable {
+    public var maxConnections = 1024
+    public var maxPendingRequests = 1024
+    public var maxRequests = 1024
+    public var maxRetries = 3
+    /// `track_remaining`: publish `circuit_breakers.default.remaining_*` gauges.
+    public var trackRemaining = false
+
+    public init() {}
 }

@@ -22,6 +22,8 @@ final class TestUpstream: Sendable {
         case hangFirst(Int)
         /// The first `count` requests get `status`, later ones echo their body.
         case failFirstThenEcho(Int, status: Int)
+        /// The first `count` requests get `status` at once, later ones hello after `delay`.
+        case failFirstThenDelay(Int, status: Int, delay: TimeAmount)
     }
 
     let name: String
@@ -100,6 +102,14 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             switch behavior {
             case .failFirst(let count, let status) where number <= count:
                 sendStatus(context: context, status: status)
+            case .failFirstThenDelay(let count, let status, let delay):
+                if number <= count {
+                    sendStatus(context: context, status: status)
+                } else {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+                        self.send(context: context, body: "hello from \(self.upstream.name)\n")
+                    }
+                }
             case .failFirstThenEcho(let count, let status):
                 if number <= count {
                     body = nil
@@ -138,7 +148,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             echo(context: context)
         case .reset:
             break
-        case .failFirst, .hangFirst:
+        case .failFirst, .hangFirst, .failFirstThenDelay:
             send(context: context, body: "hello from \(upstream.name)\n")
         case .stream(let bytes):
             streamBody(context: context, bytes: bytes)

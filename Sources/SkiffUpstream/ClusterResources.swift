@@ -1,0 +1,56 @@
+import SkiffCore
+import Synchronization
+
+/// A cluster's circuit-breaker counters, shared by every worker (Envoy's resource manager).
+///
+/// Limits are per cluster, not per worker, so the counts are atomics: one uncontended
+/// compare-and-swap per request or connection, no lock. Retries hold a slot from the moment they
+/// are scheduled, through the back-off, until the retried attempt ends (Envoy frees it earlier:
+/// issue 30205).
+public final class ClusterResources: Sendable {
+    public enum Kind: Int, CaseIterable, Sendable {
+        case connections, pendingRequests, requests, retries
+    }
+
+    private let connections = Atomic<Int>(0)
+    private let pendingRequests = Atomic<Int>(0)
+    private let requests = Atomic<Int>(0)
+    private let retries = Atomic<Int>(0)
+
+    public init() {}
+
+    private func withCounter<R>(_ kind: Kind, _ body: (borrowing Atomic<Int>) -> R) -> R {
+        switch kind {
+        case .connections: return body(connections)
+        case .pendingRequests: return body(pendingRequests)
+        case .requests: return body(requests)
+        case .retries: return body(retries)
+        }
+    }
+
+    /// Takes a slot if fewer than `limit` are in use.
+    public func tryAcquire(_ kind: Kind, limit: Int) -> Bool {
+        withCounter(kind) { counter in
+            var current = counter.load(ordering: .relaxed)
+            while current < limit {
+                let (exchanged, original) = counter.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+                if exchanged { return true }
+                current = original
+            }
+            return false
+        }
+    }
+
+    /// Takes a slot whatever the limit (a pool's first connection is always allowed).
+    public func forceAcquire(_ kind: Kind) {
+        withCounter(kind) { _ = $0.add(1, ordering: .relaxed) }
+    }
+
+    public func release(_ kind: Kind) {
+        withCounter(kind) { _ = $0.subtract(1, ordering: .relaxed) }
+    }
+
+    public func inUse(_ kind: Kind) -> Int {
+        withCounter(kind) { $0.load(ordering: .relaxed) }
+    }
+}

@@ -1,0 +1,94 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Circuit breakers with the numbers Istio users write (`maxConnections: 1`,
+/// `http1MaxPendingRequests: 1`): overflow is a fast 503 with `x-envoy-overloaded: true` (UO).
+@Suite(.serialized)
+struct CircuitBreakerTests {
+    var group: MultiThreadedEventLoopGroup { .singleton }
+
+    static func bootstrap(thresholds: String, port: Int, retryPolicy: String? = nil) -> String {
+        let retry = retryPolicy.map { "\n    retry_policy:\n" + Bootstrap.indented($0, 6) } ?? ""
+        return Bootstrap.http(
+            routes: """
+                - match: { prefix: "/" }
+                  route:
+                    cluster: backend\(retry)
+                """,
+            clusters: [Bootstrap.cluster("backend", ports: [port], extra: """
+                circuit_breakers:
+                  thresholds:
+                  - priority: DEFAULT
+                \(Bootstrap.indented(thresholds, 4))
+                """)]
+        )
+    }
+
+    /// Sends `count` requests at once, each on its own connection; statuses and overload headers.
+    static func burst(port: Int, count: Int) async throws -> [(status: Int, overloaded: Bool, elapsed: Duration)] {
+        try await withThrowingTaskGroup(of: (Int, Bool, Duration).self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let client = try await RawClient(port: port, group: MultiThreadedEventLoopGroup.singleton)
+                    let started = ContinuousClock.now
+                    let response = try await client.get("/")
+                    let elapsed = ContinuousClock.now - started
+                    await client.close()
+                    return (response.status, response.header("x-envoy-overloaded") == "true", elapsed)
+                }
+            }
+            var out: [(status: Int, overloaded: Bool, elapsed: Duration)] = []
+            for try await result in group {
+                out.append((status: result.0, overloaded: result.1, elapsed: result.2))
+            }
+            return out
+        }
+    }
+
+    @Test func oneConnectionOnePendingTenConcurrentRequests() async throws {
+        let slow = try await TestUpstream.start("slow", behavior: .delay(.milliseconds(300)), group: group)
+        defer { Task { await slow.close() } }
+        let proxy = try await ProxyHarness.start(
+            Self.bootstrap(thresholds: "max_connections: 1\nmax_pending_requests: 1", port: slow.port), concurrency: 1
+        )
+        let results = try await Self.burst(port: proxy.port(), count: 10)
+        let ok = results.filter { $0.status == 200 }
+        let shed = results.filter { $0.status == 503 }
+        #expect(ok.count == 2, "one on the connection, one pending: \(results.map(\.status))")
+        #expect(shed.count == 8)
+        #expect(shed.allSatisfy { $0.overloaded && $0.elapsed < .milliseconds(250) }, "overflow answers at once")
+        #expect(slow.connections == 1)
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_pending_overflow") == 8)
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_cx_overflow") ?? 0 >= 1)
+        await proxy.stop()
+    }
+
+    @Test func maxRequestsShedsTheRest() async throws {
+        let slow = try await TestUpstream.start("slow", behavior: .delay(.milliseconds(300)), group: group)
+        defer { Task { await slow.close() } }
+        let proxy = try await ProxyHarness.start(Self.bootstrap(thresholds: "max_requests: 2\ntrack_remaining: true", port: slow.port))
+        let results = try await Self.burst(port: proxy.port(), count: 5)
+        #expect(results.filter { $0.status == 200 }.count == 2, "\(results.map(\.status))")
+        #expect(results.filter { $0.status == 503 && $0.overloaded }.count == 3)
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.circuit_breakers.default.remaining_rq") == 2)
+        await proxy.stop()
+    }
+
+    @Test func retriesBeyondMaxRetriesAreNotAttempted() async throws {
+        // Both first attempts fail at once; one retry fits (max_retries: 1) and runs slowly,
+        // holding its slot; the other request gets its 503 back instead of retrying.
+        let flaky = try await TestUpstream.start(
+            "flaky", behavior: .failFirstThenDelay(2, status: 503, delay: .milliseconds(400)), group: group
+        )
+        defer { Task { await flaky.close() } }
+        let proxy = try await ProxyHarness.start(Self.bootstrap(
+            thresholds: "max_retries: 1", port: flaky.port, retryPolicy: "retry_on: 5xx\nnum_retries: 3"
+        ), concurrency: 1)
+        let results = try await Self.burst(port: proxy.port(), count: 2)
+        #expect(results.map(\.status).sorted() == [200, 503], "\(results.map(\.status))")
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_retry_overflow") == 1)
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_retry") == 1)
+        await proxy.stop()
+    }
+}
