@@ -46,13 +46,14 @@ enum HTTPConnectionManagerTranslator {
         default:
             throw path.error("route_config or rds is required (scoped routes are not supported)")
         }
-        try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
+        let fault = try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
         if hcm.hasHTTPProtocolOptions {
             try SupportedFields.check(hcm.httpProtocolOptions, allowed: [], at: path / "http_protocol_options")
         }
 
         var config = HTTPConnectionManagerConfig(statPrefix: hcm.statPrefix, routeTable: table)
         config.rdsName = rdsName
+        config.fault = fault
         if hcm.hasMaxRequestHeadersKb {
             let kb = Int(hcm.maxRequestHeadersKb.value)
             guard kb > 0, kb <= 8192 else {
@@ -81,7 +82,12 @@ enum HTTPConnectionManagerTranslator {
     }
 
     /// Skiff runs the router as the only HTTP filter for now; it must be last, as in Envoy.
-    static func checkHTTPFilters(_ filters: [Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter], at path: FieldPath) throws {
+    /// Checks the filter list (fault, then the router last) and returns the fault filter's config
+    /// when the chain has one.
+    static func checkHTTPFilters(
+        _ filters: [Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter], at path: FieldPath
+    ) throws -> FaultConfig? {
+        var fault: FaultConfig?
         guard !filters.isEmpty else {
             throw path.error("the http_filters list must end with envoy.filters.http.router")
         }
@@ -96,14 +102,23 @@ enum HTTPConnectionManagerTranslator {
                 }
             }
             let isRouter = typeName == routerType || (typeName.isEmpty && filter.name == "envoy.filters.http.router")
+            if typeName == FaultTranslator.typeName, case .typedConfig(let any) = filter.configType, index < filters.count - 1 {
+                guard fault == nil else {
+                    throw filterPath.error("only one envoy.filters.http.fault filter is supported")
+                }
+                let message = try unpack(Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault.self, from: any, at: filterPath / "typed_config")
+                fault = try FaultTranslator.translate(message, at: filterPath / "typed_config")
+                continue
+            }
             if !isRouter {
                 throw (filterPath / "typed_config").error(
-                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (only envoy.filters.http.router)"
+                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (envoy.filters.http.fault, envoy.filters.http.router)"
                 )
             }
             if index != filters.count - 1 {
                 throw filterPath.error("envoy.filters.http.router must be the last HTTP filter")
             }
         }
+        return fault
     }
 }

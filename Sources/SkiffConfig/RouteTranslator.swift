@@ -77,10 +77,19 @@ enum RouteTranslator {
             route,
             allowed: [
                 "name", "match", "route", "direct_response", "request_headers_to_add", "request_headers_to_remove",
-                "response_headers_to_add", "response_headers_to_remove", "metadata",
+                "response_headers_to_add", "response_headers_to_remove", "metadata", "typed_per_filter_config",
             ],
             at: path
         )
+        var fault: FaultConfig?
+        for (key, any) in route.typedPerFilterConfig.sorted(by: { $0.key < $1.key }) {
+            let entryPath = path / "typed_per_filter_config" / key
+            guard key == FaultTranslator.filterName || any.typeURL.hasSuffix("/" + FaultTranslator.typeName) else {
+                throw entryPath.error("per-route config for \(key) is not supported yet (envoy.filters.http.fault)")
+            }
+            let message = try unpack(Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault.self, from: any, at: entryPath)
+            fault = try FaultTranslator.translate(message, at: entryPath)
+        }
         let match = try routeMatch(route.match, at: path / "match")
         let action: RouteAction
         switch route.action {
@@ -112,13 +121,15 @@ enum RouteTranslator {
         case nil:
             throw path.error("a route needs route or direct_response")
         }
-        return Route(
+        var translated = Route(
             name: route.name, match: match, action: action,
             requestHeaders: try HeaderMutationTranslator.translate(
                 route.requestHeadersToAdd, remove: route.requestHeadersToRemove, at: path, prefix: "request"),
             responseHeaders: try HeaderMutationTranslator.translate(
                 route.responseHeadersToAdd, remove: route.responseHeadersToRemove, at: path, prefix: "response")
         )
+        translated.fault = fault
+        return translated
     }
 
     static func routeMatch(_ match: Envoy_Config_Route_V3_RouteMatch, at path: FieldPath) throws -> RouteMatch {

@@ -25,4 +25,8 @@ public enum ResponseFlag: String, Sendable, CaseIterable {
     case streamIdleTimeout = "SI"
     /// The connection-level idle timeout or the request-headers timeout expired.
     case downstreamIdleTimeout = "DT"
+    /// The fault filter aborted the request (`FI`).
+    case faultInjected = "FI"
+    /// The fault filter delayed the request (`DI`).
+    case delayInjected = "DI"
 }

@@ -55,6 +55,9 @@ final class RouterStream: UpstreamResponseHandler {
     /// Circuit-breaker slots held: `max_requests` for the current attempt, `max_retries` while
     /// this stream is retrying (from scheduling, through back-off, to the end).
     private var requestSlotHeld = false
+    /// The fault filter's delay in progress, and the count it holds.
+    private var faultTimer: Scheduled<Void>?
+    private var activeFault: ActiveFaults?
     private var retrySlotHeld = false
     private var backoffTimer: Scheduled<Void>?
     /// Most request body kept for replay (Envoy's default per-request buffer limit, 1 MiB).
@@ -97,15 +100,80 @@ final class RouterStream: UpstreamResponseHandler {
         case .forward(let action):
             forward = action
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
-            guard let cluster = worker.clusters.cluster(named: name) else {
-                connection.stats.increment(HTTPStat.noCluster)
-                fail(ProxyError(.clusterNotFound(name)))
+            if let hcmFault = config.fault, injectFault(route.fault ?? hcmFault, cluster: name, action: action) {
                 return
             }
-            self.cluster = cluster
-            retry = RetryState(policy: action.retryPolicy, requestHeaders: request.headers)
-            startAttempt()
+            proceed(to: name, action: action)
         }
+    }
+
+    // MARK: Fault injection
+
+    /// Runs the fault filter's decision: true when it took over the request (a delay now, or an
+    /// abort), false to route on at once.
+    private func injectFault(_ fault: FaultConfig, cluster name: String, action: ForwardAction) -> Bool {
+        guard let decision = FaultInjector.decide(fault, headers: request.headers, cluster: name, random: &worker.random) else {
+            return false
+        }
+        guard fault.active.tryBegin(limit: fault.maxActiveFaults) else {
+            connection.stats.increment(HTTPStat.faultsOverflow)
+            return false
+        }
+        activeFault = fault.active
+        connection.stats.adjust(HTTPStat.faultActive, by: 1)
+        if let delay = decision.delay {
+            connection.stats.increment(HTTPStat.faultDelaysInjected)
+            faultTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) { [self] in
+                self.faultTimer = nil
+                guard case .connecting = self.phase else { return }
+                if let status = decision.abortStatus {
+                    self.injectAbort(status)
+                } else {
+                    self.endFault()
+                    self.proceed(to: name, action: action)
+                    if self.requestComplete { self.armRouteTimer() }
+                }
+            }
+            return true
+        }
+        if let status = decision.abortStatus {
+            injectAbort(status)
+            return true
+        }
+        endFault()
+        return false
+    }
+
+    private func injectAbort(_ status: Int) {
+        connection.stats.increment(HTTPStat.faultAbortsInjected)
+        endFault()
+        phase = .done
+        connection.sendLocalReply(
+            LocalReply(status: status, flag: .faultInjected, body: "fault filter abort"), version: request.version,
+            mutations: responseMutations
+        )
+    }
+
+    private func endFault() {
+        faultTimer?.cancel()
+        faultTimer = nil
+        if let activeFault {
+            activeFault.end()
+            connection.stats.adjust(HTTPStat.faultActive, by: -1)
+            self.activeFault = nil
+        }
+    }
+
+    /// Routing after the fault filter: the cluster, its retry state, the first attempt.
+    private func proceed(to name: String, action: ForwardAction) {
+        guard let cluster = worker.clusters.cluster(named: name) else {
+            connection.stats.increment(HTTPStat.noCluster)
+            fail(ProxyError(.clusterNotFound(name)))
+            return
+        }
+        self.cluster = cluster
+        retry = RetryState(policy: action.retryPolicy, requestHeaders: request.headers)
+        startAttempt()
     }
 
     /// Picks a host (avoiding earlier attempts' hosts with `previous_hosts`) and asks its pool for
@@ -308,6 +376,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     /// The downstream connection went away: abandon the upstream exchange.
     func downstreamReset() {
+        endFault()
         releaseRetrySlot()
         routeTimer?.cancel()
         perTryTimer?.cancel()
@@ -391,7 +460,8 @@ final class RouterStream: UpstreamResponseHandler {
 
     /// The route timeout runs from the end of the downstream request to the end of the response.
     private func armRouteTimer() {
-        guard routeTimer == nil, let timeout = forward?.timeout else { return }
+        // During a fault delay the router has not started yet; the timer starts after it.
+        guard routeTimer == nil, faultTimer == nil, let timeout = forward?.timeout else { return }
         if case .done = phase { return }
         routeTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
             self.cluster?.stats.increment(ClusterStat.rqTimeout)
@@ -421,6 +491,7 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     private func fail(_ error: ProxyError, timedOut: Bool = false) {
+        endFault()
         releaseRetrySlot()
         routeTimer?.cancel()
         perTryTimer?.cancel()

@@ -114,8 +114,9 @@ public enum HTTPStat {
         "downstream_rq_completed", "downstream_rq_timeout", "downstream_rq_rx_reset",
         "downstream_rq_too_large", "downstream_rq_header_timeout", "no_route", "no_cluster",
         "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached", "downstream_rq_idle_timeout",
+        "fault.delays_injected", "fault.aborts_injected", "fault.faults_overflow",
     ]
-    static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active"]
+    static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults"]
 
     public static let cxTotal = StatCounter(0)
     public static let cxHTTP1Total = StatCounter(1)
@@ -137,10 +138,14 @@ public enum HTTPStat {
     public static let rqDirectResponse = StatCounter(17)
     public static let cxMaxRequestsReached = StatCounter(18)
     public static let rqIdleTimeout = StatCounter(19)
+    public static let faultDelaysInjected = StatCounter(20)
+    public static let faultAbortsInjected = StatCounter(21)
+    public static let faultsOverflow = StatCounter(22)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)
     public static let cxHTTP1Active = StatGauge(2)
+    public static let faultActive = StatGauge(3)
 }
 
 /// `listener.<address>.*`.

@@ -54,6 +54,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     /// `rds.route_config_name`: when set, routes come from the control plane and `routeTable` is
     /// only the empty placeholder; every request reads the worker's current table of that name.
     public var rdsName: String?
+    /// `envoy.filters.http.fault` in `http_filters` (before the router), with its config.
+    public var fault: FaultConfig?
     /// `max_request_headers_kb` in bytes (Envoy default 60 KiB); larger heads get 431.
     public var maxRequestHeadersBytes: Int
     /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
@@ -80,6 +82,7 @@ public struct HTTPConnectionManagerConfig: Sendable {
         self.statPrefix = statPrefix
         self.routeTable = routeTable
         self.rdsName = nil
+        self.fault = nil
         self.maxRequestHeadersBytes = 60 * 1024
         self.idleTimeout = .hours(1)
         self.requestHeadersTimeout = nil

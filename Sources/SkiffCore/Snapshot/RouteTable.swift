@@ -78,6 +78,9 @@ public struct Route: Sendable {
     public var action: RouteAction
     public var requestHeaders: HeaderMutations
     public var responseHeaders: HeaderMutations
+    /// `typed_per_filter_config["envoy.filters.http.fault"]`: replaces the connection manager's
+    /// fault configuration for this route.
+    public var fault: FaultConfig? = nil
 
     public init(
         name: String, match: RouteMatch, action: RouteAction,

@@ -78,7 +78,8 @@ enum Bootstrap {
 
     /// A bootstrap with one HTTP listener named `main` whose virtual host has `routes` (a YAML
     /// list, flush-left), plus `clusters` (from `cluster(...)`).
-    static func http(routes: String, clusters: [String], hcmExtra: String = "", vhostExtra: String = "") -> String {
+    /// `filters` are HTTP filter entries (flush-left YAML list items) placed before the router.
+    static func http(routes: String, clusters: [String], hcmExtra: String = "", vhostExtra: String = "", filters: String = "") -> String {
         """
         admin:
           address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
@@ -102,6 +103,7 @@ enum Bootstrap {
                       routes:
         \(indented(routes, 14))
                   http_filters:
+        \(indented(filters, 10))
                   - name: envoy.filters.http.router
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
