@@ -30,15 +30,7 @@ public final class ClusterResources: Sendable {
 
     /// Takes a slot if fewer than `limit` are in use.
     public func tryAcquire(_ kind: Kind, limit: Int) -> Bool {
-        withCounter(kind) { counter in
-            var current = counter.load(ordering: .relaxed)
-            while current < limit {
-                let (exchanged, original) = counter.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
-                if exchanged { return true }
-                current = original
-            }
-            return false
-        }
+        withCounter(kind) { $0.incrementIfBelow(limit) }
     }
 
     /// Takes a slot whatever the limit (a pool's first connection is always allowed).

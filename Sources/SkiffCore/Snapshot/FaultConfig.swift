@@ -79,13 +79,7 @@ public final class ActiveFaults: Sendable {
             count.add(1, ordering: .relaxed)
             return true
         }
-        var current = count.load(ordering: .relaxed)
-        while current < limit {
-            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
+        return count.incrementIfBelow(limit)
     }
 
     public func end() {
