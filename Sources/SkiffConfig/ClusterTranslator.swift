@@ -9,7 +9,7 @@ enum ClusterTranslator {
         "name", "type", "connect_timeout", "lb_policy", "load_assignment", "max_requests_per_connection",
         "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
         "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
-        "eds_cluster_config", "http2_protocol_options", "circuit_breakers",
+        "eds_cluster_config", "http2_protocol_options", "circuit_breakers", "outlier_detection", "common_lb_config",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -129,6 +129,16 @@ enum ClusterTranslator {
         if cluster.hasPerConnectionBufferLimitBytes {
             config.bufferLimitBytes = max(Int(cluster.perConnectionBufferLimitBytes.value), 1024)
         }
+        if cluster.hasOutlierDetection {
+            config.outlierDetection = try outlierDetection(cluster.outlierDetection, at: path / "outlier_detection")
+        }
+        if cluster.hasCommonLbConfig {
+            let common = cluster.commonLbConfig
+            try SupportedFields.check(common, allowed: ["healthy_panic_threshold"], at: path / "common_lb_config")
+            if common.hasHealthyPanicThreshold {
+                config.healthyPanicThreshold = Int(common.healthyPanicThreshold.value.rounded())
+            }
+        }
         if cluster.hasCircuitBreakers {
             config.circuitBreakers = try circuitBreakers(cluster.circuitBreakers, at: path / "circuit_breakers")
         }
@@ -158,6 +168,42 @@ enum ClusterTranslator {
             if threshold.priority == .default {
                 out = entry
             }
+        }
+        return out
+    }
+
+    /// `outlier_detection`: consecutive 5xx / gateway-failure ejection. Success-rate and
+    /// failure-percentage detection are not implemented: setting their fields is an error, and
+    /// `enforcing_success_rate` may only be 0 (Istio writes 0).
+    static func outlierDetection(_ od: Envoy_Config_Cluster_V3_OutlierDetection, at path: FieldPath) throws -> OutlierDetectionConfig {
+        try SupportedFields.check(
+            od,
+            allowed: [
+                "consecutive_5xx", "enforcing_consecutive_5xx", "consecutive_gateway_failure",
+                "enforcing_consecutive_gateway_failure", "interval", "base_ejection_time", "max_ejection_time",
+                "max_ejection_time_jitter", "max_ejection_percent", "always_eject_one_host", "enforcing_success_rate",
+            ],
+            at: path, hint: "success-rate and failure-percentage ejection arrive later"
+        )
+        if od.hasEnforcingSuccessRate, od.enforcingSuccessRate.value != 0 {
+            throw (path / "enforcing_success_rate").error("success-rate ejection is not supported yet; set 0")
+        }
+        var out = OutlierDetectionConfig()
+        if od.hasConsecutive5Xx { out.consecutive5xx = Int(od.consecutive5Xx.value) }
+        if od.hasEnforcingConsecutive5Xx { out.enforcingConsecutive5xx = Int(od.enforcingConsecutive5Xx.value) }
+        if od.hasConsecutiveGatewayFailure { out.consecutiveGatewayFailure = Int(od.consecutiveGatewayFailure.value) }
+        if od.hasEnforcingConsecutiveGatewayFailure { out.enforcingConsecutiveGatewayFailure = Int(od.enforcingConsecutiveGatewayFailure.value) }
+        if od.hasInterval { out.interval = ProtoValues.duration(od.interval) }
+        if od.hasBaseEjectionTime { out.baseEjectionTime = ProtoValues.duration(od.baseEjectionTime) }
+        if od.hasMaxEjectionTime { out.maxEjectionTime = ProtoValues.duration(od.maxEjectionTime) }
+        if od.hasMaxEjectionTimeJitter { out.maxEjectionTimeJitter = ProtoValues.duration(od.maxEjectionTimeJitter) }
+        if od.hasMaxEjectionPercent { out.maxEjectionPercent = Int(od.maxEjectionPercent.value) }
+        out.alwaysEjectOneHost = od.hasAlwaysEjectOneHost && od.alwaysEjectOneHost.value
+        guard out.interval.nanoseconds >= 1_000_000 else {
+            throw (path / "interval").error("must be at least 1ms")
+        }
+        if out.maxEjectionTime.nanoseconds < out.baseEjectionTime.nanoseconds {
+            out.maxEjectionTime = out.baseEjectionTime
         }
         return out
     }

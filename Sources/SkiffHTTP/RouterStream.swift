@@ -220,6 +220,10 @@ final class RouterStream: UpstreamResponseHandler {
         }
         switch result {
         case .failure(let error):
+            // A connect failure or timeout counts against the host; a pool overflow does not.
+            if let host, error.kind != .overflow {
+                cluster?.recordOutcome(.noResponse, host: host, random: worker.random.next())
+            }
             if case .connectFailure = error.kind, retryIfAllowed(.connectFailure) { return }
             if case .connectTimeout = error.kind, retryIfAllowed(.connectFailure) { return }
             fail(error)
@@ -320,6 +324,9 @@ final class RouterStream: UpstreamResponseHandler {
             guard thisAttempt == self.attempt, case .forwarding = self.phase, !self.responseStarted else { return }
             self.perTryTimer = nil
             self.cluster?.stats.increment(ClusterStat.rqPerTryTimeout)
+            if let host = self.host {
+                self.cluster?.recordOutcome(.noResponse, host: host, random: self.worker.random.next())
+            }
             if self.retryIfAllowed(.perTryTimeout) { return }
             self.cluster?.stats.increment(ClusterStat.rqTimeout)
             self.fail(ProxyError(.upstreamTimeout), timedOut: true)
@@ -401,6 +408,9 @@ final class RouterStream: UpstreamResponseHandler {
             return  // 1xx informational responses are not forwarded (Envoy's default).
         }
         touch()
+        if let host {
+            cluster?.recordOutcome(.response(Int(head.status.code)), host: host, random: worker.random.next())
+        }
         if retryIfAllowed(status: Int(head.status.code), headers: head.headers) {
             cluster?.stats.recordResponse(code: Int(head.status.code))
             return
@@ -448,6 +458,9 @@ final class RouterStream: UpstreamResponseHandler {
     func upstreamFailed(_ error: ProxyError) {
         guard case .forwarding = phase else { return }
         cluster?.stats.increment(ClusterStat.rqRxReset)
+        if !responseStarted, let host {
+            cluster?.recordOutcome(.noResponse, host: host, random: worker.random.next())
+        }
         if retryIfAllowed(.reset(requestSent: true)) { return }
         fail(error)
     }

@@ -106,7 +106,7 @@ enum ClustersRenderer {
                 out += prefix + "rq_timeout::\(c.rqTimeout)\n"
                 out += prefix + "rq_total::\(c.rqTotal)\n"
                 out += prefix + "hostname::\n"
-                out += prefix + "health_flags::healthy\n"
+                out += prefix + (c.ejected ? "health_flags::/failed_outlier_check\n" : "health_flags::healthy\n")
                 out += prefix + "weight::\(line.weight)\n"
                 out += prefix + "region::\n"
                 out += prefix + "zone::\n"
@@ -289,6 +289,9 @@ extension SkiffServer {
                 ("rq_open", "remaining_rq", .requests, limits.maxRequests),
                 ("rq_retry_open", "remaining_retries", .retries, limits.maxRetries),
             ]
+            if config.outlierDetection != nil {
+                out.append(StatSample(family: .cluster, scope: name, suffix: "outlier_detection.ejections_active", kind: .gauge, value: Int64(shared.inUse(.ejectedHosts))))
+            }
             for (open, remaining, kind, limit) in rows {
                 let used = shared.inUse(kind)
                 out.append(StatSample(family: .cluster, scope: name, suffix: "circuit_breakers.default." + open, kind: .gauge, value: used >= limit ? 1 : 0))

@@ -55,19 +55,22 @@ extension SkiffServer: XDSConfigSink {
             }
         }
         let installed = resolved
-        let resources = state.withLock { state -> [String: ClusterResources] in
+        let (resources, health) = state.withLock { state -> ([String: ClusterResources], [String: [SocketAddress: HostHealth]]) in
             for cluster in configs {
                 state.clusterConfigs[cluster.name] = cluster
                 state.resolved[cluster.name] = installed[cluster.name]
                 if state.clusterResources[cluster.name] == nil {
                     state.clusterResources[cluster.name] = ClusterResources()
                 }
+                state.hostHealth[cluster.name] = Self.sharedHealth(
+                    state.hostHealth[cluster.name] ?? [:], for: installed[cluster.name] ?? [], resources: state.clusterResources[cluster.name]
+                )
             }
-            return state.clusterResources
+            return (state.clusterResources, state.hostHealth)
         }
         for worker in workers {
             try? await worker.eventLoop.submit {
-                worker.value.clusters.upsert(configs, resolved: installed, resources: resources)
+                worker.value.clusters.upsert(configs, resolved: installed, resources: resources, health: health)
             }.get()
         }
     }
@@ -78,6 +81,7 @@ extension SkiffServer: XDSConfigSink {
                 state.clusterConfigs.removeValue(forKey: name)
                 state.resolved.removeValue(forKey: name)
                 state.clusterResources.removeValue(forKey: name)
+                state.hostHealth.removeValue(forKey: name)
             }
         }
         for worker in workers {
@@ -166,5 +170,49 @@ extension SkiffServer: XDSConfigSink {
             }.get()
         }
         options.logger.info("listener \(name) removed")
+    }
+}
+
+extension SkiffServer {
+    /// One `HostHealth` per address, kept for addresses that stay (an ejected host stays ejected
+    /// across an EDS or DNS update). An ejected host that leaves gives its ejection slot back.
+    static func sharedHealth(
+        _ current: [SocketAddress: HostHealth], for endpoints: [ResolvedEndpoint], resources: ClusterResources?
+    ) -> [SocketAddress: HostHealth] {
+        var next: [SocketAddress: HostHealth] = [:]
+        for endpoint in endpoints {
+            next[endpoint.address] = current[endpoint.address] ?? HostHealth()
+        }
+        if let resources {
+            let gone = current.filter { next[$0.key] == nil }.map(\.value)
+            OutlierDetector.sweep(gone, resources: resources, now: .max)
+        }
+        return next
+    }
+
+    /// Outlier detection's interval tick for every cluster that has it: ejected hosts whose time
+    /// is up return to the load balancer.
+    func sweepOutliers() async {
+        var nextTick: [String: UInt64] = [:]
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+            let now = ContinuousClockReading.now()
+            let clusters = state.withLock { state in
+                state.clusterConfigs.compactMap { name, config -> (String, OutlierDetectionConfig, ClusterResources, [HostHealth])? in
+                    guard let detection = config.outlierDetection, let resources = state.clusterResources[name] else { return nil }
+                    return (name, detection, resources, Array((state.hostHealth[name] ?? [:]).values))
+                }
+            }
+            for (name, detection, resources, hosts) in clusters {
+                let due = nextTick[name] ?? (now + UInt64(detection.interval.nanoseconds))
+                nextTick[name] = due
+                guard now >= due else { continue }
+                nextTick[name] = now + UInt64(detection.interval.nanoseconds)
+                let returned = OutlierDetector.sweep(hosts, resources: resources, now: now)
+                if returned > 0 {
+                    options.logger.info("cluster \(name): \(returned) host(s) back from outlier ejection")
+                }
+            }
+        }
     }
 }

@@ -40,6 +40,8 @@ public final class SkiffServer: Sendable {
         var controlPlaneConnected = false
         /// Circuit-breaker counts per cluster, shared by the workers.
         var clusterResources: [String: ClusterResources] = [:]
+        /// Outlier-detection state per cluster and host address, shared by the workers.
+        var hostHealth: [String: [SocketAddress: HostHealth]] = [:]
     }
 
     private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {
@@ -126,6 +128,7 @@ public final class SkiffServer: Sendable {
                 group.addTask { await ads.run() }
             }
             group.addTask { await DNSRefresher(server: self).run() }
+            group.addTask { await self.sweepOutliers() }
             if !alreadyQuit {
                 for await _ in stream { break }
             }
@@ -198,15 +201,17 @@ public final class SkiffServer: Sendable {
     // MARK: Cluster updates from DNS
 
     func updateResolved(cluster: String, endpoints: [ResolvedEndpoint]) async {
-        let changed = state.withLock { state -> Bool in
-            if state.resolved[cluster] == endpoints { return false }
+        let health = state.withLock { state -> [SocketAddress: HostHealth]? in
+            if state.resolved[cluster] == endpoints { return nil }
             state.resolved[cluster] = endpoints
-            return true
+            let shared = Self.sharedHealth(state.hostHealth[cluster] ?? [:], for: endpoints, resources: state.clusterResources[cluster])
+            state.hostHealth[cluster] = shared
+            return shared
         }
-        guard changed else { return }
+        guard let health else { return }
         options.logger.info("cluster \(cluster): \(endpoints.count) hosts after DNS refresh")
         for worker in workers {
-            try? await worker.eventLoop.submit { worker.value.clusters.updateHosts(cluster: cluster, resolved: endpoints) }.get()
+            try? await worker.eventLoop.submit { worker.value.clusters.updateHosts(cluster: cluster, resolved: endpoints, health: health) }.get()
         }
     }
 

@@ -68,6 +68,11 @@ public enum ClusterStat {
         "upstream_rq_retry", "upstream_rq_retry_success", "upstream_rq_retry_limit_exceeded",
         "upstream_rq_per_try_timeout", "upstream_rq_retry_backoff_exponential", "retry_or_shadow_abandoned",
         "upstream_cx_overflow", "upstream_rq_pending_overflow", "upstream_rq_retry_overflow",
+        "outlier_detection.ejections_enforced_total", "outlier_detection.ejections_enforced_consecutive_5xx",
+        "outlier_detection.ejections_enforced_consecutive_gateway_failure",
+        "outlier_detection.ejections_detected_consecutive_5xx",
+        "outlier_detection.ejections_detected_consecutive_gateway_failure", "outlier_detection.ejections_overflow",
+        "lb_healthy_panic",
     ]
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
 
@@ -99,6 +104,13 @@ public enum ClusterStat {
     public static let cxOverflow = StatCounter(25)
     public static let rqPendingOverflow = StatCounter(26)
     public static let rqRetryOverflow = StatCounter(27)
+    public static let odEnforcedTotal = StatCounter(28)
+    public static let odEnforced5xx = StatCounter(29)
+    public static let odEnforcedGateway = StatCounter(30)
+    public static let odDetected5xx = StatCounter(31)
+    public static let odDetectedGateway = StatCounter(32)
+    public static let odOverflow = StatCounter(33)
+    public static let lbHealthyPanic = StatCounter(34)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

@@ -43,34 +43,41 @@ public final class ClusterManager {
 
     /// Installs new clusters and updates existing ones in place (hosts that stay keep their
     /// pools); other clusters are untouched.
-    public func upsert(_ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]], resources: [String: ClusterResources] = [:]) {
+    public func upsert(
+        _ configs: [ClusterConfig], resolved: [String: [ResolvedEndpoint]], resources: [String: ClusterResources] = [:],
+        health: [String: [SocketAddress: HostHealth]] = [:]
+    ) {
         eventLoop.preconditionInEventLoop()
         for config in configs {
             let endpoints = resolved[config.name] ?? []
             if let cluster = clusters[config.name] {
-                cluster.update(config: config, resolved: endpoints)
+                cluster.update(config: config, resolved: endpoints, health: health[config.name] ?? [:])
             } else {
                 let cluster = UpstreamCluster(
                     config: config, eventLoop: eventLoop, stats: stats.cluster(config.name), seed: random.next(),
                     resources: resources[config.name] ?? ClusterResources()
                 )
-                cluster.update(config: config, resolved: endpoints)
+                cluster.update(config: config, resolved: endpoints, health: health[config.name] ?? [:])
                 clusters[config.name] = cluster
             }
         }
     }
 
     /// Updates the hosts of one cluster (after a DNS refresh).
-    public func updateHosts(cluster name: String, resolved: [ResolvedEndpoint]) {
+    public func updateHosts(cluster name: String, resolved: [ResolvedEndpoint], health: [SocketAddress: HostHealth] = [:]) {
         guard let cluster = clusters[name] else { return }
-        cluster.update(config: cluster.config, resolved: resolved)
+        cluster.update(config: cluster.config, resolved: resolved, health: health)
     }
 
     /// Host counters for `/clusters`, on this worker.
     public func hostReport() -> [String: [(host: String, weight: Int, counters: HostCounters)]] {
         var report: [String: [(host: String, weight: Int, counters: HostCounters)]] = [:]
         for (name, cluster) in clusters {
-            report[name] = cluster.hosts.map { ($0.displayName, $0.weight, $0.counters) }
+            report[name] = cluster.hosts.map { host in
+                var counters = host.counters
+                counters.ejected = host.health.isEjected
+                return (host.displayName, host.weight, counters)
+            }
         }
         return report
     }

@@ -10,12 +10,15 @@ import Synchronization
 public final class ClusterResources: Sendable {
     public enum Kind: Int, CaseIterable, Sendable {
         case connections, pendingRequests, requests, retries
+        /// Hosts ejected by outlier detection (bounded by `max_ejection_percent`).
+        case ejectedHosts
     }
 
     private let connections = Atomic<Int>(0)
     private let pendingRequests = Atomic<Int>(0)
     private let requests = Atomic<Int>(0)
     private let retries = Atomic<Int>(0)
+    private let ejectedHosts = Atomic<Int>(0)
 
     public init() {}
 
@@ -25,6 +28,7 @@ public final class ClusterResources: Sendable {
         case .pendingRequests: return body(pendingRequests)
         case .requests: return body(requests)
         case .retries: return body(retries)
+        case .ejectedHosts: return body(ejectedHosts)
         }
     }
 

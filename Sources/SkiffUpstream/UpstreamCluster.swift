@@ -22,8 +22,27 @@ public final class UpstreamCluster {
         self.balancer = LoadBalancer(policy: config.lbPolicy, seed: seed)
     }
 
-    /// Chooses a host for a new request or connection, or nil if the cluster has none.
+    /// Chooses a host for a new request or connection, or nil if the cluster has none. Hosts
+    /// ejected by outlier detection are skipped unless too few are left (the healthy panic
+    /// threshold), in which case every host is used and `lb_healthy_panic` counts it.
     public func pickHost(random: inout FastRandom) -> UpstreamHost? {
+        if config.outlierDetection != nil, resources.inUse(.ejectedHosts) > 0 {
+            var usable: [Int] = []
+            var total = 0
+            for (index, host) in hosts.enumerated() where !host.health.isEjected {
+                usable.append(index)
+                total += weights[index]
+            }
+            if usable.count * 100 < config.healthyPanicThreshold * hosts.count || total == 0 {
+                stats.increment(ClusterStat.lbHealthyPanic)
+            } else {
+                var draw = Int(random.next() % UInt64(total))
+                for index in usable {
+                    draw -= weights[index]
+                    if draw < 0 { return hosts[index] }
+                }
+            }
+        }
         guard let index = balancer.pick(weights: weights, active: { self.hosts[$0].activeRequests }, random: &random) else {
             stats.increment(ClusterStat.cxNoneHealthy)
             return nil
@@ -43,7 +62,7 @@ public final class UpstreamCluster {
     }
 
     /// Replaces the config and host set, keeping host objects (and their pools) whose address stays.
-    func update(config: ClusterConfig, resolved: [ResolvedEndpoint]) {
+    func update(config: ClusterConfig, resolved: [ResolvedEndpoint], health: [SocketAddress: HostHealth] = [:]) {
         if config.lbPolicy != self.config.lbPolicy {
             balancer = LoadBalancer(policy: config.lbPolicy)
         }
@@ -56,9 +75,10 @@ public final class UpstreamCluster {
         for endpoint in resolved {
             if let host = existing.removeValue(forKey: endpoint.address) {
                 host.weight = endpoint.weight
+                if let shared = health[endpoint.address] { host.health = shared }
                 next.append(host)
             } else {
-                next.append(UpstreamHost(address: endpoint.address, weight: endpoint.weight))
+                next.append(UpstreamHost(address: endpoint.address, weight: endpoint.weight, health: health[endpoint.address] ?? HostHealth()))
             }
         }
         // Hosts that left: their idle connections close; in-flight requests finish on their own.
@@ -68,6 +88,27 @@ public final class UpstreamCluster {
         hosts = next
         weights = next.map(\.weight)
         balancer.reset()
+    }
+
+    /// Reports how an attempt on `host` ended to outlier detection (a no-op without it).
+    public func recordOutcome(_ outcome: UpstreamOutcome, host: UpstreamHost, random: UInt64) {
+        guard let detection = config.outlierDetection else { return }
+        let result = OutlierDetector.record(
+            outcome, health: host.health, config: detection, hostCount: hosts.count, resources: resources,
+            now: ContinuousClockReading.now(), random: random
+        )
+        switch result {
+        case .ejected(let fiveXX):
+            stats.increment(ClusterStat.odEnforcedTotal)
+            stats.increment(fiveXX ? ClusterStat.odEnforced5xx : ClusterStat.odEnforcedGateway)
+            stats.increment(fiveXX ? ClusterStat.odDetected5xx : ClusterStat.odDetectedGateway)
+        case .notEnforced(let fiveXX):
+            stats.increment(fiveXX ? ClusterStat.odDetected5xx : ClusterStat.odDetectedGateway)
+        case .overflow:
+            stats.increment(ClusterStat.odOverflow)
+        case nil:
+            break
+        }
     }
 
     /// Closes every idle pooled connection (cluster removed or worker stopping).

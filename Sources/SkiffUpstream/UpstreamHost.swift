@@ -13,8 +13,11 @@ public final class UpstreamHost {
     /// Requests in flight to this host (least-request balancing reads it).
     public internal(set) var activeRequests: Int = 0
     public var counters = HostCounters()
+    /// Outlier-detection state, shared with this host's copies on the other workers.
+    public internal(set) var health: HostHealth
 
-    init(address: SocketAddress, weight: Int) {
+    init(address: SocketAddress, weight: Int, health: HostHealth = HostHealth()) {
+        self.health = health
         self.address = address
         self.displayName = UpstreamHost.display(address)
         self.weight = weight
@@ -54,6 +57,8 @@ extension UpstreamHost: Sendable {}
 
 /// Per-host counters shown by `/clusters` (Envoy's `cluster::host::stat::value` lines).
 public struct HostCounters: Sendable, Equatable {
+    /// Ejected by outlier detection (`health_flags::/failed_outlier_check`), at report time.
+    public var ejected = false
     public var cxTotal: UInt64 = 0
     public var cxActive: Int64 = 0
     public var cxConnectFail: UInt64 = 0

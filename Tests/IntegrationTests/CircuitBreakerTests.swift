@@ -52,6 +52,11 @@ struct CircuitBreakerTests {
         let proxy = try await ProxyHarness.start(
             Self.bootstrap(thresholds: "max_connections: 1\nmax_pending_requests: 1", port: slow.port), concurrency: 1
         )
+        // Warm the one connection first: otherwise requests arriving while it is still connecting
+        // are already pending and only one gets through (Envoy counts them the same way).
+        let warm = try await proxy.client()
+        #expect(try await warm.get("/").status == 200)
+        await warm.close()
         let results = try await Self.burst(port: proxy.port(), count: 10)
         let ok = results.filter { $0.status == 200 }
         let shed = results.filter { $0.status == 503 }
@@ -60,6 +65,7 @@ struct CircuitBreakerTests {
         #expect(shed.allSatisfy { $0.overloaded && $0.elapsed < .milliseconds(250) }, "overflow answers at once")
         #expect(slow.connections == 1)
         #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_pending_overflow") == 8)
+        #expect(slow.requests.count == 3)
         #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_cx_overflow") ?? 0 >= 1)
         await proxy.stop()
     }

@@ -48,6 +48,11 @@ public struct ClusterConfig: Sendable {
     public var edsServiceName: String?
     /// `circuit_breakers.thresholds` for the DEFAULT priority (Envoy's defaults when absent).
     public var circuitBreakers = CircuitBreakerThresholds()
+    /// `outlier_detection`; nil when absent (no ejection).
+    public var outlierDetection: OutlierDetectionConfig? = nil
+    /// `common_lb_config.healthy_panic_threshold` (default 50 %): below this share of usable
+    /// hosts the load balancer ignores ejections (`lb_healthy_panic`).
+    public var healthyPanicThreshold = 50
     /// Whether the cluster speaks HTTP/2 upstream (`http2_protocol_options`); only the ADS
     /// client's own cluster uses it today.
     public var http2: Bool = false
