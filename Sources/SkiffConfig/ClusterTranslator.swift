@@ -10,6 +10,7 @@ enum ClusterTranslator {
         "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
         "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
         "eds_cluster_config", "http2_protocol_options", "circuit_breakers", "outlier_detection", "common_lb_config",
+        "health_checks",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -129,6 +130,12 @@ enum ClusterTranslator {
         if cluster.hasPerConnectionBufferLimitBytes {
             config.bufferLimitBytes = max(Int(cluster.perConnectionBufferLimitBytes.value), 1024)
         }
+        if cluster.healthChecks.count > 1 {
+            throw (path / "health_checks").error("one health check per cluster is supported")
+        }
+        if let check = cluster.healthChecks.first {
+            config.healthCheck = try healthCheck(check, cluster: cluster.name, at: path / "health_checks" / 0)
+        }
         if cluster.hasOutlierDetection {
             config.outlierDetection = try outlierDetection(cluster.outlierDetection, at: path / "outlier_detection")
         }
@@ -170,6 +177,78 @@ enum ClusterTranslator {
             }
         }
         return out
+    }
+
+    /// One active health check: HTTP (path, host, expected statuses) or TCP (send / receive).
+    static func healthCheck(_ check: Envoy_Config_Core_V3_HealthCheck, cluster: String, at path: FieldPath) throws -> HealthCheckConfig {
+        try SupportedFields.check(
+            check,
+            allowed: [
+                "timeout", "interval", "interval_jitter", "unhealthy_threshold", "healthy_threshold",
+                "http_health_check", "tcp_health_check",
+            ],
+            at: path, hint: "grpc and custom health checkers, no_traffic_interval and event logs arrive later"
+        )
+        guard check.hasTimeout, check.hasInterval, check.hasUnhealthyThreshold, check.hasHealthyThreshold else {
+            throw path.error("timeout, interval, unhealthy_threshold and healthy_threshold are required")
+        }
+        let kind: HealthCheckConfig.Kind
+        switch check.healthChecker {
+        case .httpHealthCheck(let http):
+            try SupportedFields.check(http, allowed: ["path", "host", "expected_statuses"], at: path / "http_health_check")
+            guard http.path.hasPrefix("/") else {
+                throw (path / "http_health_check" / "path").error("a path starting with / is required")
+            }
+            var expected: [Range<Int>] = []
+            for (index, range) in http.expectedStatuses.enumerated() {
+                guard range.start >= 100, range.end <= 600, range.start < range.end else {
+                    throw (path / "http_health_check" / "expected_statuses" / index).error("must be a range within [100, 600)")
+                }
+                expected.append(Int(range.start)..<Int(range.end))
+            }
+            kind = .http(path: http.path, host: http.host.isEmpty ? nil : http.host, expected: expected.isEmpty ? [200..<201] : expected)
+        case .tcpHealthCheck(let tcp):
+            try SupportedFields.check(tcp, allowed: ["send", "receive"], at: path / "tcp_health_check")
+            let send = try payload(tcp.send, isSet: tcp.hasSend, at: path / "tcp_health_check" / "send")
+            let receive = try tcp.receive.enumerated().map { index, item in
+                try payload(item, isSet: true, at: path / "tcp_health_check" / "receive" / index)
+            }
+            kind = .tcp(send: send, receive: receive)
+        default:
+            throw path.error("http_health_check or tcp_health_check is required")
+        }
+        var out = HealthCheckConfig(
+            kind: kind, timeout: ProtoValues.duration(check.timeout), interval: ProtoValues.duration(check.interval),
+            unhealthyThreshold: max(1, Int(check.unhealthyThreshold.value)), healthyThreshold: max(1, Int(check.healthyThreshold.value))
+        )
+        if check.hasIntervalJitter { out.intervalJitter = ProtoValues.duration(check.intervalJitter) }
+        guard out.interval.nanoseconds >= 1_000_000, out.timeout.nanoseconds >= 1_000_000 else {
+            throw path.error("interval and timeout must be at least 1ms")
+        }
+        return out
+    }
+
+    /// `HealthCheck.Payload`: `text` is hex, as in Envoy; `binary` is raw bytes.
+    static func payload(_ payload: Envoy_Config_Core_V3_HealthCheck.Payload, isSet: Bool, at path: FieldPath) throws -> [UInt8] {
+        guard isSet else { return [] }
+        switch payload.payload {
+        case .text(let hex):
+            var bytes: [UInt8] = []
+            var digits = Array(hex.utf8)
+            guard digits.count % 2 == 0 else { throw (path / "text").error("hex text needs an even number of digits") }
+            while !digits.isEmpty {
+                guard let byte = UInt8(String(decoding: digits.prefix(2), as: UTF8.self), radix: 16) else {
+                    throw (path / "text").error("not hex: \(hex)")
+                }
+                bytes.append(byte)
+                digits.removeFirst(2)
+            }
+            return bytes
+        case .binary(let data):
+            return Array(data)
+        case nil:
+            return []
+        }
     }
 
     /// `outlier_detection`: consecutive 5xx / gateway-failure ejection. Success-rate and

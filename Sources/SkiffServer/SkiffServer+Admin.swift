@@ -106,7 +106,8 @@ enum ClustersRenderer {
                 out += prefix + "rq_timeout::\(c.rqTimeout)\n"
                 out += prefix + "rq_total::\(c.rqTotal)\n"
                 out += prefix + "hostname::\n"
-                out += prefix + (c.ejected ? "health_flags::/failed_outlier_check\n" : "health_flags::healthy\n")
+                let flags = (c.failedActiveCheck ? "/failed_active_hc" : "") + (c.ejected ? "/failed_outlier_check" : "")
+                out += prefix + "health_flags::" + (flags.isEmpty ? "healthy" : flags) + "\n"
                 out += prefix + "weight::\(line.weight)\n"
                 out += prefix + "region::\n"
                 out += prefix + "zone::\n"
@@ -289,6 +290,14 @@ extension SkiffServer {
                 ("rq_open", "remaining_rq", .requests, limits.maxRequests),
                 ("rq_retry_open", "remaining_retries", .retries, limits.maxRetries),
             ]
+            if config.healthCheck != nil {
+                let hc = state.withLock { $0.healthCheckStats[name] } ?? HealthCheckStats()
+                let healthy = state.withLock { ($0.hostHealth[name] ?? [:]).values.filter { !$0.isFailingActiveCheck }.count }
+                for (suffix, value) in [("attempt", hc.attempt), ("success", hc.success), ("failure", hc.failure), ("network_failure", hc.networkFailure)] {
+                    out.append(StatSample(family: .cluster, scope: name, suffix: "health_check." + suffix, kind: .counter, value: value))
+                }
+                out.append(StatSample(family: .cluster, scope: name, suffix: "health_check.healthy", kind: .gauge, value: Int64(healthy)))
+            }
             if config.outlierDetection != nil {
                 out.append(StatSample(family: .cluster, scope: name, suffix: "outlier_detection.ejections_active", kind: .gauge, value: Int64(shared.inUse(.ejectedHosts))))
             }

@@ -63,7 +63,8 @@ extension SkiffServer: XDSConfigSink {
                     state.clusterResources[cluster.name] = ClusterResources()
                 }
                 state.hostHealth[cluster.name] = Self.sharedHealth(
-                    state.hostHealth[cluster.name] ?? [:], for: installed[cluster.name] ?? [], resources: state.clusterResources[cluster.name]
+                    state.hostHealth[cluster.name] ?? [:], for: installed[cluster.name] ?? [], resources: state.clusterResources[cluster.name],
+                    healthChecked: cluster.healthCheck != nil
                 )
             }
             return (state.clusterResources, state.hostHealth)
@@ -177,11 +178,12 @@ extension SkiffServer {
     /// One `HostHealth` per address, kept for addresses that stay (an ejected host stays ejected
     /// across an EDS or DNS update). An ejected host that leaves gives its ejection slot back.
     static func sharedHealth(
-        _ current: [SocketAddress: HostHealth], for endpoints: [ResolvedEndpoint], resources: ClusterResources?
+        _ current: [SocketAddress: HostHealth], for endpoints: [ResolvedEndpoint], resources: ClusterResources?,
+        healthChecked: Bool = false
     ) -> [SocketAddress: HostHealth] {
         var next: [SocketAddress: HostHealth] = [:]
         for endpoint in endpoints {
-            next[endpoint.address] = current[endpoint.address] ?? HostHealth()
+            next[endpoint.address] = current[endpoint.address] ?? HostHealth(pendingActiveCheck: healthChecked)
         }
         if let resources {
             let gone = current.filter { next[$0.key] == nil }.map(\.value)

@@ -42,6 +42,7 @@ public final class SkiffServer: Sendable {
         var clusterResources: [String: ClusterResources] = [:]
         /// Outlier-detection state per cluster and host address, shared by the workers.
         var hostHealth: [String: [SocketAddress: HostHealth]] = [:]
+        var healthCheckStats: [String: HealthCheckStats] = [:]
     }
 
     private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {
@@ -129,6 +130,7 @@ public final class SkiffServer: Sendable {
             }
             group.addTask { await DNSRefresher(server: self).run() }
             group.addTask { await self.sweepOutliers() }
+            group.addTask { await HealthChecker(server: self).run() }
             if !alreadyQuit {
                 for await _ in stream { break }
             }
@@ -204,7 +206,10 @@ public final class SkiffServer: Sendable {
         let health = state.withLock { state -> [SocketAddress: HostHealth]? in
             if state.resolved[cluster] == endpoints { return nil }
             state.resolved[cluster] = endpoints
-            let shared = Self.sharedHealth(state.hostHealth[cluster] ?? [:], for: endpoints, resources: state.clusterResources[cluster])
+            let shared = Self.sharedHealth(
+                state.hostHealth[cluster] ?? [:], for: endpoints, resources: state.clusterResources[cluster],
+                healthChecked: state.clusterConfigs[cluster]?.healthCheck != nil
+            )
             state.hostHealth[cluster] = shared
             return shared
         }

@@ -76,6 +76,7 @@ public final class ClusterManager {
             report[name] = cluster.hosts.map { host in
                 var counters = host.counters
                 counters.ejected = host.health.isEjected
+                counters.failedActiveCheck = host.health.isFailingActiveCheck
                 return (host.displayName, host.weight, counters)
             }
         }

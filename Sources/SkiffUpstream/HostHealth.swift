@@ -10,10 +10,25 @@ public final class HostHealth: Sendable {
     let ejectedUntil = Atomic<UInt64>(0)
     /// Ejections so far: the next ejection lasts `base_ejection_time` × (this + 1).
     let ejections = Atomic<Int>(0)
+    /// Active health checking says the host is unhealthy (or has not passed its first check).
+    let failedActiveCheck: Atomic<Bool>
 
-    public init() {}
+    /// `pendingActiveCheck`: the cluster health-checks its hosts, and a new host is not used
+    /// until it passes its first check (Envoy's `/pending_active_hc`).
+    public init(pendingActiveCheck: Bool = false) {
+        failedActiveCheck = Atomic(pendingActiveCheck)
+    }
 
     public var isEjected: Bool { ejectedUntil.load(ordering: .relaxed) != 0 }
+    public var isFailingActiveCheck: Bool { failedActiveCheck.load(ordering: .relaxed) }
+
+    /// Set by the health checker when a threshold is crossed.
+    public func setActiveCheck(healthy: Bool) {
+        failedActiveCheck.store(!healthy, ordering: .relaxed)
+    }
+
+    /// Usable by the load balancer: not ejected and not failing active health checks.
+    public var isUsable: Bool { !isEjected && !isFailingActiveCheck }
     public var ejectionCount: Int { ejections.load(ordering: .relaxed) }
 }
 

@@ -26,10 +26,10 @@ public final class UpstreamCluster {
     /// ejected by outlier detection are skipped unless too few are left (the healthy panic
     /// threshold), in which case every host is used and `lb_healthy_panic` counts it.
     public func pickHost(random: inout FastRandom) -> UpstreamHost? {
-        if config.outlierDetection != nil, resources.inUse(.ejectedHosts) > 0 {
+        if (config.outlierDetection != nil && resources.inUse(.ejectedHosts) > 0) || config.healthCheck != nil {
             var usable: [Int] = []
             var total = 0
-            for (index, host) in hosts.enumerated() where !host.health.isEjected {
+            for (index, host) in hosts.enumerated() where host.health.isUsable {
                 usable.append(index)
                 total += weights[index]
             }

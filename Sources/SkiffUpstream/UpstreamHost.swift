@@ -59,6 +59,8 @@ extension UpstreamHost: Sendable {}
 public struct HostCounters: Sendable, Equatable {
     /// Ejected by outlier detection (`health_flags::/failed_outlier_check`), at report time.
     public var ejected = false
+    /// Failing active health checks (`health_flags::/failed_active_hc`), at report time.
+    public var failedActiveCheck = false
     public var cxTotal: UInt64 = 0
     public var cxActive: Int64 = 0
     public var cxConnectFail: UInt64 = 0

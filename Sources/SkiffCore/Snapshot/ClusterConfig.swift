@@ -53,6 +53,8 @@ public struct ClusterConfig: Sendable {
     /// `common_lb_config.healthy_panic_threshold` (default 50 %): below this share of usable
     /// hosts the load balancer ignores ejections (`lb_healthy_panic`).
     public var healthyPanicThreshold = 50
+    /// `health_checks` (at most one is run, as Skiff supports one checker per cluster).
+    public var healthCheck: HealthCheckConfig? = nil
     /// Whether the cluster speaks HTTP/2 upstream (`http2_protocol_options`); only the ADS
     /// client's own cluster uses it today.
     public var http2: Bool = false

@@ -30,6 +30,10 @@ final class TestUpstream: Sendable {
     let address: SocketAddress
     private let channel: any Channel
     let record = Mutex(Record())
+    /// The status `/healthz` answers (health-check tests flip it).
+    let healthStatus = Mutex(200)
+    /// Requests other than `/healthz`.
+    var trafficRequests: Int { record.withLock { $0.requests.filter { $0.uri != "/healthz" }.count } }
 
     struct Record: Sendable {
         var requests: [HTTPRequestHead] = []
@@ -98,7 +102,11 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         case .body(var buffer):
             if body == nil { body = buffer } else { body!.writeBuffer(&buffer) }
         case .end:
-            let number = upstream.record.withLock { $0.requests.count }
+            if head?.uri == "/healthz" {
+                sendStatus(context: context, status: upstream.healthStatus.withLock { $0 })
+                return
+            }
+            let number = upstream.record.withLock { $0.requests.filter { $0.uri != "/healthz" }.count }
             switch behavior {
             case .failFirst(let count, let status) where number <= count:
                 sendStatus(context: context, status: status)
