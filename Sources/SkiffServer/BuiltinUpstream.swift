@@ -17,7 +17,7 @@ public final class BuiltinUpstream: Sendable {
     }
 
     public static func start(
-        name: String, host: String = "127.0.0.1", port: Int = 0, bodyBytes: Int? = nil, group: any EventLoopGroup
+        name: String, host: String = "127.0.0.1", port: Int = 0, bodyBytes: Int? = nil, failing: Bool = false, group: any EventLoopGroup
     ) async throws -> BuiltinUpstream {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -26,7 +26,7 @@ public final class BuiltinUpstream: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(HelloHandler(name: name, bodyBytes: bodyBytes))
+                    try channel.pipeline.syncOperations.addHandler(HelloHandler(name: name, bodyBytes: bodyBytes, failing: failing))
                 }
             }
             .bind(host: host, port: port)
@@ -49,7 +49,11 @@ private final class HelloHandler: ChannelInboundHandler {
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
 
-    init(name: String, bodyBytes: Int?) {
+    /// A broken deploy: every request gets 503 (the demo's bad v2 pod).
+    private let failing: Bool
+
+    init(name: String, bodyBytes: Int?, failing: Bool) {
+        self.failing = failing
         self.name = name
         if let bodyBytes {
             self.body = ByteBuffer(repeating: UInt8(ascii: "x"), count: bodyBytes)
@@ -71,8 +75,11 @@ private final class HelloHandler: ChannelInboundHandler {
             headers.add(name: "content-length", value: String(body.readableBytes))
             headers.add(name: "x-upstream", value: name)
             if !keepAlive { headers.add(name: "connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            let status: HTTPResponseStatus = failing ? .serviceUnavailable : .ok
+            let payload = failing ? ByteBuffer(string: "\(name) is broken\n") : body
+            headers.replaceOrAdd(name: "content-length", value: String(payload.readableBytes))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil)
             if keepAlive {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             } else {
