@@ -46,7 +46,7 @@ enum HTTPConnectionManagerTranslator {
         default:
             throw path.error("route_config or rds is required (scoped routes are not supported)")
         }
-        let fault = try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
+        let (fault, localRateLimit) = try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
         if hcm.hasHTTPProtocolOptions {
             try SupportedFields.check(hcm.httpProtocolOptions, allowed: [], at: path / "http_protocol_options")
         }
@@ -54,6 +54,7 @@ enum HTTPConnectionManagerTranslator {
         var config = HTTPConnectionManagerConfig(statPrefix: hcm.statPrefix, routeTable: table)
         config.rdsName = rdsName
         config.fault = fault
+        config.localRateLimit = localRateLimit
         if hcm.hasMaxRequestHeadersKb {
             let kb = Int(hcm.maxRequestHeadersKb.value)
             guard kb > 0, kb <= 8192 else {
@@ -86,8 +87,9 @@ enum HTTPConnectionManagerTranslator {
     /// when the chain has one.
     static func checkHTTPFilters(
         _ filters: [Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter], at path: FieldPath
-    ) throws -> FaultConfig? {
+    ) throws -> (FaultConfig?, LocalRateLimitConfig?) {
         var fault: FaultConfig?
+        var localRateLimit: LocalRateLimitConfig?
         guard !filters.isEmpty else {
             throw path.error("the http_filters list must end with envoy.filters.http.router")
         }
@@ -110,15 +112,23 @@ enum HTTPConnectionManagerTranslator {
                 fault = try FaultTranslator.translate(message, at: filterPath / "typed_config")
                 continue
             }
+            if typeName == LocalRateLimitTranslator.typeName, case .typedConfig(let any) = filter.configType, index < filters.count - 1 {
+                guard localRateLimit == nil else {
+                    throw filterPath.error("only one envoy.filters.http.local_ratelimit filter is supported")
+                }
+                let message = try unpack(Envoy_Extensions_Filters_Http_LocalRatelimit_V3_LocalRateLimit.self, from: any, at: filterPath / "typed_config")
+                localRateLimit = try LocalRateLimitTranslator.translate(message, at: filterPath / "typed_config")
+                continue
+            }
             if !isRouter {
                 throw (filterPath / "typed_config").error(
-                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (envoy.filters.http.fault, envoy.filters.http.router)"
+                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (envoy.filters.http.fault, envoy.filters.http.local_ratelimit, envoy.filters.http.router)"
                 )
             }
             if index != filters.count - 1 {
                 throw filterPath.error("envoy.filters.http.router must be the last HTTP filter")
             }
         }
-        return fault
+        return (fault, localRateLimit)
     }
 }

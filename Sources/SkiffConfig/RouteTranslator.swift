@@ -82,13 +82,18 @@ enum RouteTranslator {
             at: path
         )
         var fault: FaultConfig?
+        var localRateLimit: LocalRateLimitConfig?
         for (key, any) in route.typedPerFilterConfig.sorted(by: { $0.key < $1.key }) {
             let entryPath = path / "typed_per_filter_config" / key
-            guard key == FaultTranslator.filterName || any.typeURL.hasSuffix("/" + FaultTranslator.typeName) else {
-                throw entryPath.error("per-route config for \(key) is not supported yet (envoy.filters.http.fault)")
+            if any.typeURL.hasSuffix("/" + FaultTranslator.typeName) {
+                let message = try unpack(Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault.self, from: any, at: entryPath)
+                fault = try FaultTranslator.translate(message, at: entryPath)
+            } else if any.typeURL.hasSuffix("/" + LocalRateLimitTranslator.typeName) {
+                let message = try unpack(Envoy_Extensions_Filters_Http_LocalRatelimit_V3_LocalRateLimit.self, from: any, at: entryPath)
+                localRateLimit = try LocalRateLimitTranslator.translate(message, at: entryPath)
+            } else {
+                throw entryPath.error("per-route config for \(key) is not supported yet (envoy.filters.http.fault, envoy.filters.http.local_ratelimit)")
             }
-            let message = try unpack(Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault.self, from: any, at: entryPath)
-            fault = try FaultTranslator.translate(message, at: entryPath)
         }
         let match = try routeMatch(route.match, at: path / "match")
         let action: RouteAction
@@ -129,6 +134,7 @@ enum RouteTranslator {
                 route.responseHeadersToAdd, remove: route.responseHeadersToRemove, at: path, prefix: "response")
         )
         translated.fault = fault
+        translated.localRateLimit = localRateLimit
         return translated
     }
 

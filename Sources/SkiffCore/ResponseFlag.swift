@@ -29,4 +29,6 @@ public enum ResponseFlag: String, Sendable, CaseIterable {
     case faultInjected = "FI"
     /// The fault filter delayed the request (`DI`).
     case delayInjected = "DI"
+    /// The local rate limit refused the request (`RL`).
+    case rateLimited = "RL"
 }

@@ -100,10 +100,43 @@ final class RouterStream: UpstreamResponseHandler {
         case .forward(let action):
             forward = action
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
+            if let hcmLimit = config.localRateLimit, rateLimited(route.localRateLimit ?? hcmLimit) {
+                return
+            }
             if let hcmFault = config.fault, injectFault(route.fault ?? hcmFault, cluster: name, action: action) {
                 return
             }
             proceed(to: name, action: action)
+        }
+    }
+
+    // MARK: Local rate limit
+
+    /// Headers the local rate limit adds to this request's response (`x-ratelimit-*`).
+    private var rateLimitHeaders = HeaderMutations()
+
+    /// Runs the local rate limit: true when it answered the request (429 or its `status`).
+    private func rateLimited(_ limit: LocalRateLimitConfig) -> Bool {
+        let stats = worker.stats.scope(.localRateLimit, limit.statPrefix)
+        switch LocalRateLimiter.check(limit, headers: request.headers, random: &worker.random, now: ContinuousClockReading.now()) {
+        case .disabled:
+            return false
+        case .allowed(let headers):
+            stats.increment(LocalRateLimitStat.enabled)
+            stats.increment(LocalRateLimitStat.ok)
+            rateLimitHeaders = headers
+            return false
+        case .limited(let enforced, let headers):
+            stats.increment(LocalRateLimitStat.enabled)
+            stats.increment(LocalRateLimitStat.rateLimited)
+            guard enforced else { return false }
+            stats.increment(LocalRateLimitStat.enforced)
+            phase = .done
+            connection.sendLocalReply(
+                LocalReply(status: limit.status, flag: .rateLimited, body: "local_rate_limited"), version: request.version,
+                mutations: [headers] + responseMutations
+            )
+            return true
         }
     }
 
@@ -533,7 +566,7 @@ final class RouterStream: UpstreamResponseHandler {
     /// none before a route matched. Envoy applies them to direct and error replies too.
     private var responseMutations: [HeaderMutations] {
         guard let route else { return [] }
-        return [route.responseHeaders, virtualHost?.responseHeaders ?? .init(), (table?.responseHeaders ?? .init())]
+        return [route.responseHeaders, virtualHost?.responseHeaders ?? .init(), (table?.responseHeaders ?? .init()), rateLimitHeaders]
     }
 
     private func finishUpstream(success: Bool, timedOut: Bool = false) {

@@ -13,6 +13,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case controlPlane = "control_plane"
     case clusterManager = "cluster_manager"
     case listenerManager = "listener_manager"
+    /// `<stat_prefix>.http_local_rate_limit.*` (the prefix comes first in Envoy's names).
+    case localRateLimit = "http_local_rate_limit"
 
     /// The Prometheus label Envoy's default tag extractors give this family's scope.
     public var scopeLabel: String? {
@@ -21,6 +23,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return "envoy_http_conn_manager_prefix"
         case .listener: return "envoy_listener_address"
         case .tcp: return "envoy_tcp_prefix"
+        case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
         case .server, .controlPlane, .clusterManager, .listenerManager: return nil
         }
     }
@@ -40,6 +43,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.counters
         case .listener: return ListenerStat.counters
         case .tcp: return TCPStat.counters
+        case .localRateLimit: return LocalRateLimitStat.counters
         case .server, .controlPlane, .clusterManager, .listenerManager: return []
         }
     }
@@ -50,9 +54,19 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit: return []
         }
     }
+}
+
+/// `<stat_prefix>.http_local_rate_limit.*`.
+public enum LocalRateLimitStat {
+    static let counters = ["enabled", "enforced", "rate_limited", "ok"]
+
+    public static let enabled = StatCounter(0)
+    public static let enforced = StatCounter(1)
+    public static let rateLimited = StatCounter(2)
+    public static let ok = StatCounter(3)
 }
 
 /// `cluster.<name>.*` (Envoy's cluster manager and router upstream stats).

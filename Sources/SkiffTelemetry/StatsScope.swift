@@ -97,6 +97,7 @@ public struct StatSample: Sendable, Equatable {
 
     /// The Envoy dotted name: `cluster.backend.upstream_rq_total`.
     public var envoyName: String {
-        scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
+        if family == .localRateLimit { return "\(scope).\(family.rawValue).\(suffix)" }
+        return scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
     }
 }

@@ -56,6 +56,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var rdsName: String?
     /// `envoy.filters.http.fault` in `http_filters` (before the router), with its config.
     public var fault: FaultConfig?
+    /// `envoy.filters.http.local_ratelimit` in `http_filters`, with its config.
+    public var localRateLimit: LocalRateLimitConfig?
     /// `max_request_headers_kb` in bytes (Envoy default 60 KiB); larger heads get 431.
     public var maxRequestHeadersBytes: Int
     /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
@@ -83,6 +85,7 @@ public struct HTTPConnectionManagerConfig: Sendable {
         self.routeTable = routeTable
         self.rdsName = nil
         self.fault = nil
+        self.localRateLimit = nil
         self.maxRequestHeadersBytes = 60 * 1024
         self.idleTimeout = .hours(1)
         self.requestHeadersTimeout = nil

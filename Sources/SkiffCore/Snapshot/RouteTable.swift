@@ -81,6 +81,8 @@ public struct Route: Sendable {
     /// `typed_per_filter_config["envoy.filters.http.fault"]`: replaces the connection manager's
     /// fault configuration for this route.
     public var fault: FaultConfig? = nil
+    /// `typed_per_filter_config["envoy.filters.http.local_ratelimit"]`.
+    public var localRateLimit: LocalRateLimitConfig? = nil
 
     public init(
         name: String, match: RouteMatch, action: RouteAction,
