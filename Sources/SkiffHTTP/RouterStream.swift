@@ -100,6 +100,8 @@ final class RouterStream: UpstreamResponseHandler {
         case .forward(let action):
             forward = action
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
+            // The local rate limit runs before the fault filter whatever their order in
+            // `http_filters` (Envoy follows the chain order; chains with both are rare).
             if let hcmLimit = config.localRateLimit, rateLimited(route.localRateLimit ?? hcmLimit) {
                 return
             }
