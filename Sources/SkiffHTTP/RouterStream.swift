@@ -28,50 +28,52 @@ final class RouterStream: UpstreamResponseHandler {
         case done
     }
 
-    private unowned let connection: HTTPConnectionManagerHandler
-    private let request: HTTPRequestHead
-    private var phase: Phase = .connecting
-    private var pending = CircularBuffer<HTTPClientRequestPart>()
-    private var pendingBytes = 0
-    private var requestComplete = false
-    private var responseStarted = false
-    private var routeTimer: Scheduled<Void>?
-    private var route: Route?
-    private var virtualHost: VirtualHost?
-    private var forward: ForwardAction?
-    private var cluster: UpstreamCluster?
-    private var host: UpstreamHost?
-    private var upstreamStart: UInt64 = 0
-    private var upstreamActive = false
+    unowned let connection: HTTPConnectionManagerHandler
+    let request: HTTPRequestHead
+    var phase: Phase = .connecting
+    var pending = CircularBuffer<HTTPClientRequestPart>()
+    var pendingBytes = 0
+    var requestComplete = false
+    var responseStarted = false
+    var routeTimer: Scheduled<Void>?
+    var route: Route?
+    var virtualHost: VirtualHost?
+    var forward: ForwardAction?
+    var cluster: UpstreamCluster?
+    var host: UpstreamHost?
+    var upstreamStart: UInt64 = 0
+    var upstreamActive = false
     /// Retries (nil: none possible for this request).
-    private var retry: RetryState?
+    var retry: RetryState?
     /// Every request part received so far, while a retry is still possible.
-    private var replay: [HTTPClientRequestPart] = []
-    private var replayBytes = 0
+    var replay: [HTTPClientRequestPart] = []
+    var replayBytes = 0
     /// 1-based upstream attempt number.
-    private var attempt = 0
-    private var previousHosts: [ObjectIdentifier] = []
-    private var perTryTimer: Scheduled<Void>?
+    var attempt = 0
+    var previousHosts: [ObjectIdentifier] = []
+    var perTryTimer: Scheduled<Void>?
     /// Circuit-breaker slots held: `max_requests` for the current attempt, `max_retries` while
     /// this stream is retrying (from scheduling, through back-off, to the end).
-    private var requestSlotHeld = false
+    var requestSlotHeld = false
     /// The fault filter's delay in progress, and the count it holds.
-    private var faultTimer: Scheduled<Void>?
-    private var activeFault: ActiveFaults?
-    private var retrySlotHeld = false
-    private var backoffTimer: Scheduled<Void>?
+    var faultTimer: Scheduled<Void>?
+    var activeFault: ActiveFaults?
+    /// Headers the local rate limit adds to this request's response (`x-ratelimit-*`).
+    var rateLimitHeaders = HeaderMutations()
+    var retrySlotHeld = false
+    var backoffTimer: Scheduled<Void>?
     /// Most request body kept for replay (Envoy's default per-request buffer limit, 1 MiB).
     static let retryBufferLimit = 1024 * 1024
     /// The route table this request was routed with (RDS may replace the worker's meanwhile).
-    private var table: RouteTable?
+    var table: RouteTable?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
         self.request = request
     }
 
-    private var worker: Worker { connection.worker }
-    private var config: HTTPConnectionManagerConfig { connection.config }
+    var worker: Worker { connection.worker }
+    var config: HTTPConnectionManagerConfig { connection.config }
 
     // MARK: Routing
 
@@ -112,95 +114,8 @@ final class RouterStream: UpstreamResponseHandler {
         }
     }
 
-    // MARK: Local rate limit
-
-    /// Headers the local rate limit adds to this request's response (`x-ratelimit-*`).
-    private var rateLimitHeaders = HeaderMutations()
-
-    /// Runs the local rate limit: true when it answered the request (429 or its `status`).
-    private func rateLimited(_ limit: LocalRateLimitConfig) -> Bool {
-        let stats = worker.stats.scope(.localRateLimit, limit.statPrefix)
-        switch LocalRateLimiter.check(limit, headers: request.headers, random: &worker.random, now: ContinuousClockReading.now()) {
-        case .disabled:
-            return false
-        case .allowed(let headers):
-            stats.increment(LocalRateLimitStat.enabled)
-            stats.increment(LocalRateLimitStat.ok)
-            rateLimitHeaders = headers
-            return false
-        case .limited(let enforced, let headers):
-            stats.increment(LocalRateLimitStat.enabled)
-            stats.increment(LocalRateLimitStat.rateLimited)
-            guard enforced else { return false }
-            stats.increment(LocalRateLimitStat.enforced)
-            phase = .done
-            connection.sendLocalReply(
-                LocalReply(status: limit.status, flag: .rateLimited, body: "local_rate_limited"), version: request.version,
-                mutations: [headers] + responseMutations
-            )
-            return true
-        }
-    }
-
-    // MARK: Fault injection
-
-    /// Runs the fault filter's decision: true when it took over the request (a delay now, or an
-    /// abort), false to route on at once.
-    private func injectFault(_ fault: FaultConfig, cluster name: String, action: ForwardAction) -> Bool {
-        guard let decision = FaultInjector.decide(fault, headers: request.headers, cluster: name, random: &worker.random) else {
-            return false
-        }
-        guard fault.active.tryBegin(limit: fault.maxActiveFaults) else {
-            connection.stats.increment(HTTPStat.faultsOverflow)
-            return false
-        }
-        activeFault = fault.active
-        connection.stats.adjust(HTTPStat.faultActive, by: 1)
-        if let delay = decision.delay {
-            connection.stats.increment(HTTPStat.faultDelaysInjected)
-            faultTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) { [self] in
-                self.faultTimer = nil
-                guard case .connecting = self.phase else { return }
-                if let status = decision.abortStatus {
-                    self.injectAbort(status)
-                } else {
-                    self.endFault()
-                    self.proceed(to: name, action: action)
-                    if self.requestComplete { self.armRouteTimer() }
-                }
-            }
-            return true
-        }
-        if let status = decision.abortStatus {
-            injectAbort(status)
-            return true
-        }
-        endFault()
-        return false
-    }
-
-    private func injectAbort(_ status: Int) {
-        connection.stats.increment(HTTPStat.faultAbortsInjected)
-        endFault()
-        phase = .done
-        connection.sendLocalReply(
-            LocalReply(status: status, flag: .faultInjected, body: "fault filter abort"), version: request.version,
-            mutations: responseMutations
-        )
-    }
-
-    private func endFault() {
-        faultTimer?.cancel()
-        faultTimer = nil
-        if let activeFault {
-            activeFault.end()
-            connection.stats.adjust(HTTPStat.faultActive, by: -1)
-            self.activeFault = nil
-        }
-    }
-
     /// Routing after the fault filter: the cluster, its retry state, the first attempt.
-    private func proceed(to name: String, action: ForwardAction) {
+    func proceed(to name: String, action: ForwardAction) {
         guard let cluster = worker.clusters.cluster(named: name) else {
             connection.stats.increment(HTTPStat.noCluster)
             fail(ProxyError(.clusterNotFound(name)))
@@ -213,7 +128,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     /// Picks a host (avoiding earlier attempts' hosts with `previous_hosts`) and asks its pool for
     /// a connection.
-    private func startAttempt() {
+    func startAttempt() {
         guard let cluster else { return }
         guard cluster.resources.tryAcquire(.requests, limit: cluster.config.circuitBreakers.maxRequests) else {
             cluster.stats.increment(ClusterStat.rqPendingOverflow)
@@ -247,7 +162,7 @@ final class RouterStream: UpstreamResponseHandler {
         }
     }
 
-    private func connected(_ result: Result<UpstreamHTTP1Connection, ProxyError>, attempt: Int) {
+    func connected(_ result: Result<UpstreamHTTP1Connection, ProxyError>, attempt: Int) {
         guard case .connecting = phase, attempt == self.attempt else {
             // The stream ended (or moved on) while connecting: give a fresh connection back unused.
             if case .success(let upstream) = result { upstream.abort() }
@@ -289,82 +204,6 @@ final class RouterStream: UpstreamResponseHandler {
             if requestComplete {
                 armPerTryTimer()
             }
-        }
-    }
-
-    // MARK: Retries
-
-    /// Keeps a request part for replay while retries are possible.
-    private func keepForReplay(_ part: HTTPClientRequestPart, bytes: Int) {
-        guard retry != nil else { return }
-        replayBytes += bytes
-        if replayBytes > Self.retryBufferLimit, case .forwarding = phase {
-            // Too large to replay: this request will not be retried.
-            retry = nil
-            replay = []
-            cluster?.stats.increment(ClusterStat.retryOrShadowAbandoned)
-            return
-        }
-        replay.append(part)
-    }
-
-    /// Abandons the current attempt and schedules the next one if the policy allows; false
-    /// means the caller handles the failure as final.
-    private func retryIfAllowed(_ failure: RetryState.Failure? = nil, status: Int? = nil, headers: HTTPHeaders? = nil) -> Bool {
-        guard var state = retry, !responseStarted else { return false }
-        let retriable: Bool
-        if let status {
-            retriable = state.wouldRetry(status: status, headers: headers ?? HTTPHeaders())
-        } else if let failure {
-            retriable = state.wouldRetry(failure)
-        } else {
-            retriable = false
-        }
-        guard retriable else { return false }
-        guard state.consume() else {
-            cluster?.stats.increment(ClusterStat.rqRetryLimitExceeded)
-            return false
-        }
-        if !retrySlotHeld, let cluster {
-            guard cluster.resources.tryAcquire(.retries, limit: cluster.config.circuitBreakers.maxRetries) else {
-                cluster.stats.increment(ClusterStat.rqRetryOverflow)
-                return false
-            }
-            retrySlotHeld = true
-        }
-        retry = state
-        perTryTimer?.cancel()
-        perTryTimer = nil
-        if case .forwarding(let upstream) = phase {
-            upstream.abort()
-        }
-        finishUpstream(success: false)
-        phase = .connecting
-        cluster?.stats.increment(ClusterStat.rqRetry)
-        cluster?.stats.increment(ClusterStat.rqRetryBackoffExponential)
-        let delay = state.backoff(random: worker.random.next())
-        backoffTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) { [self] in
-            self.backoffTimer = nil
-            guard case .connecting = self.phase else { return }
-            self.startAttempt()
-        }
-        return true
-    }
-
-    /// `per_try_timeout` runs from the end of the request (on this attempt) to the response head.
-    private func armPerTryTimer() {
-        guard perTryTimer == nil, let timeout = retry?.policy.perTryTimeout ?? forward?.retryPolicy?.perTryTimeout else { return }
-        let thisAttempt = attempt
-        perTryTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
-            guard thisAttempt == self.attempt, case .forwarding = self.phase, !self.responseStarted else { return }
-            self.perTryTimer = nil
-            self.cluster?.stats.increment(ClusterStat.rqPerTryTimeout)
-            if let host = self.host {
-                self.cluster?.recordOutcome(.noResponse, host: host, random: self.worker.random.next())
-            }
-            if self.retryIfAllowed(.perTryTimeout) { return }
-            self.cluster?.stats.increment(ClusterStat.rqTimeout)
-            self.fail(ProxyError(.upstreamTimeout), timedOut: true)
         }
     }
 
@@ -464,7 +303,7 @@ final class RouterStream: UpstreamResponseHandler {
         upstreamSucceeded = head.status.code < 500
     }
 
-    private var upstreamSucceeded = true
+    var upstreamSucceeded = true
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         guard case .forwarding(let upstream) = phase else { return }
@@ -507,7 +346,7 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Timeouts and failures
 
     /// The route timeout runs from the end of the downstream request to the end of the response.
-    private func armRouteTimer() {
+    func armRouteTimer() {
         // During a fault delay the router has not started yet; the timer starts after it.
         guard routeTimer == nil, faultTimer == nil, let timeout = forward?.timeout else { return }
         if case .done = phase { return }
@@ -518,7 +357,7 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     @inline(__always)
-    private func touch() {
+    func touch() {
         connection.streamActivity()
     }
 
@@ -531,14 +370,14 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     /// Ends the stream with `error`: a local reply if no response started, else a reset.
-    private func releaseRetrySlot() {
+    func releaseRetrySlot() {
         if retrySlotHeld {
             retrySlotHeld = false
             cluster?.resources.release(.retries)
         }
     }
 
-    private func fail(_ error: ProxyError, timedOut: Bool = false) {
+    func fail(_ error: ProxyError, timedOut: Bool = false) {
         endFault()
         releaseRetrySlot()
         routeTimer?.cancel()
@@ -566,12 +405,12 @@ final class RouterStream: UpstreamResponseHandler {
 
     /// Response header mutations, most specific first (route, virtual host, route configuration);
     /// none before a route matched. Envoy applies them to direct and error replies too.
-    private var responseMutations: [HeaderMutations] {
+    var responseMutations: [HeaderMutations] {
         guard let route else { return [] }
         return [route.responseHeaders, virtualHost?.responseHeaders ?? .init(), (table?.responseHeaders ?? .init()), rateLimitHeaders]
     }
 
-    private func finishUpstream(success: Bool, timedOut: Bool = false) {
+    func finishUpstream(success: Bool, timedOut: Bool = false) {
         if requestSlotHeld {
             requestSlotHeld = false
             cluster?.resources.release(.requests)

@@ -39,28 +39,31 @@ struct OutlierDetectionTests {
         for index in 0..<3 { good.append(try await TestUpstream.start("good\(index)", group: group)) }
         let all = [bad] + good
         defer { Task { for upstream in all { await upstream.close() } } }
-        let proxy = try await ProxyHarness.start(Self.bootstrap(ports: [bad.port] + good.map(\.port), base: "1s"), concurrency: 1)
+        let proxy = try await ProxyHarness.start(Self.bootstrap(ports: [bad.port] + good.map(\.port), base: "2s"), concurrency: 1)
         let client = try await proxy.client()
+        let active = "cluster.backend.outlier_detection.ejections_active"
 
         _ = try await send(client, 20)  // round robin: the bad host sees 5 of them
+        let firstEjection = ContinuousClock.now  // the ejection happened at or before this
         #expect(bad.requests.count == 5)
-        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.outlier_detection.ejections_active") == 1)
+        #expect(try await XDSTestsStat.value(proxy, active) == 1)
         #expect(try await proxy.admin("/clusters").body.contains("::health_flags::/failed_outlier_check"))
-        let whileEjected = try await send(client, 30)
+        let whileEjected = try await send(client, 10)
         #expect(whileEjected.allSatisfy { $0 == 200 })
         #expect(bad.requests.count == 5)
 
-        // Back after base_ejection_time (1 s) at the next interval tick (0.1 s).
-        try await Task.sleep(for: .milliseconds(1_300))
-        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.outlier_detection.ejections_active") == 0)
+        // Back after base_ejection_time (2 s) at the next interval tick (0.1 s).
+        try await Task.sleep(until: firstEjection + .milliseconds(2_400))
+        #expect(try await XDSTestsStat.value(proxy, active) == 0)
         _ = try await send(client, 20)
+        let secondEjection = ContinuousClock.now
         #expect(bad.requests.count == 10, "back in rotation and ejected again after 5 more")
         #expect(try await XDSTestsStat.value(proxy, "cluster.backend.outlier_detection.ejections_enforced_total") == 2)
-        // The second ejection lasts 2 × 1 s: still out after 1.4 s, back by 2.4 s.
-        try await Task.sleep(for: .milliseconds(1_400))
-        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.outlier_detection.ejections_active") == 1)
-        try await Task.sleep(for: .milliseconds(1_000))
-        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.outlier_detection.ejections_active") == 0)
+        // The second ejection lasts 2 × 2 s: still out at 2.8 s, back by 4.6 s.
+        try await Task.sleep(until: secondEjection + .milliseconds(2_800))
+        #expect(try await XDSTestsStat.value(proxy, active) == 1)
+        try await Task.sleep(until: secondEjection + .milliseconds(4_600))
+        #expect(try await XDSTestsStat.value(proxy, active) == 0)
         await client.close()
         await proxy.stop()
     }

@@ -1,0 +1,95 @@
+import NIOCore
+import NIOHTTP1
+import SkiffCore
+import SkiffRouting
+import SkiffTelemetry
+import SkiffUpstream
+
+/// The HTTP filters that run before the router on the same stream: the local rate limit and
+/// fault injection (their decisions are pure, in `LocalRateLimiter` and `FaultInjector`).
+extension RouterStream {
+    // MARK: Local rate limit
+
+
+    /// Runs the local rate limit: true when it answered the request (429 or its `status`).
+    func rateLimited(_ limit: LocalRateLimitConfig) -> Bool {
+        let stats = worker.stats.scope(.localRateLimit, limit.statPrefix)
+        switch LocalRateLimiter.check(limit, headers: request.headers, random: &worker.random, now: ContinuousClockReading.now()) {
+        case .disabled:
+            return false
+        case .allowed(let headers):
+            stats.increment(LocalRateLimitStat.enabled)
+            stats.increment(LocalRateLimitStat.ok)
+            rateLimitHeaders = headers
+            return false
+        case .limited(let enforced, let headers):
+            stats.increment(LocalRateLimitStat.enabled)
+            stats.increment(LocalRateLimitStat.rateLimited)
+            guard enforced else { return false }
+            stats.increment(LocalRateLimitStat.enforced)
+            phase = .done
+            connection.sendLocalReply(
+                LocalReply(status: limit.status, flag: .rateLimited, body: "local_rate_limited"), version: request.version,
+                mutations: [headers] + responseMutations
+            )
+            return true
+        }
+    }
+
+    // MARK: Fault injection
+
+    /// Runs the fault filter's decision: true when it took over the request (a delay now, or an
+    /// abort), false to route on at once.
+    func injectFault(_ fault: FaultConfig, cluster name: String, action: ForwardAction) -> Bool {
+        guard let decision = FaultInjector.decide(fault, headers: request.headers, cluster: name, random: &worker.random) else {
+            return false
+        }
+        guard fault.active.tryBegin(limit: fault.maxActiveFaults) else {
+            connection.stats.increment(HTTPStat.faultsOverflow)
+            return false
+        }
+        activeFault = fault.active
+        connection.stats.adjust(HTTPStat.faultActive, by: 1)
+        if let delay = decision.delay {
+            connection.stats.increment(HTTPStat.faultDelaysInjected)
+            faultTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) { [self] in
+                self.faultTimer = nil
+                guard case .connecting = self.phase else { return }
+                if let status = decision.abortStatus {
+                    self.injectAbort(status)
+                } else {
+                    self.endFault()
+                    self.proceed(to: name, action: action)
+                    if self.requestComplete { self.armRouteTimer() }
+                }
+            }
+            return true
+        }
+        if let status = decision.abortStatus {
+            injectAbort(status)
+            return true
+        }
+        endFault()
+        return false
+    }
+
+    func injectAbort(_ status: Int) {
+        connection.stats.increment(HTTPStat.faultAbortsInjected)
+        endFault()
+        phase = .done
+        connection.sendLocalReply(
+            LocalReply(status: status, flag: .faultInjected, body: "fault filter abort"), version: request.version,
+            mutations: responseMutations
+        )
+    }
+
+    func endFault() {
+        faultTimer?.cancel()
+        faultTimer = nil
+        if let activeFault {
+            activeFault.end()
+            connection.stats.adjust(HTTPStat.faultActive, by: -1)
+            self.activeFault = nil
+        }
+    }
+}
