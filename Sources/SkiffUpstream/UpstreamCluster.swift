@@ -27,19 +27,20 @@ public final class UpstreamCluster {
     /// threshold), in which case every host is used and `lb_healthy_panic` counts it.
     public func pickHost(random: inout FastRandom) -> UpstreamHost? {
         if (config.outlierDetection != nil && resources.inUse(.ejectedHosts) > 0) || config.healthCheck != nil {
-            var usable: [Int] = []
+            // Two passes over the hosts, no allocation on the request path.
+            var usableCount = 0
             var total = 0
             for (index, host) in hosts.enumerated() where host.health.isUsable {
-                usable.append(index)
+                usableCount += 1
                 total += weights[index]
             }
-            if usable.count * 100 < config.healthyPanicThreshold * hosts.count || total == 0 {
+            if usableCount * 100 < config.healthyPanicThreshold * hosts.count || total == 0 {
                 stats.increment(ClusterStat.lbHealthyPanic)
             } else {
                 var draw = Int(random.next() % UInt64(total))
-                for index in usable {
+                for (index, host) in hosts.enumerated() where host.health.isUsable {
                     draw -= weights[index]
-                    if draw < 0 { return hosts[index] }
+                    if draw < 0 { return host }
                 }
             }
         }

@@ -244,15 +244,9 @@ public struct ADSStateMachine {
     private mutating func receiveClusters(_ response: Response, now: Double, errors: inout [(String, String)], changes: inout Changes) {
         var present = Set<String>()
         for item in response.resources {
-            let fallbackName = item.name ?? "(unnamed)"
-            let cluster: Envoy_Config_Cluster_V3_Cluster
-            do {
-                cluster = try decode(item.resource, as: .cluster)
-            } catch {
-                errors.append((fallbackName, "\(error)"))
+            guard let (cluster, name) = decodeNamed(item, as: .cluster, name: { (c: Envoy_Config_Cluster_V3_Cluster) in c.name }, errors: &errors) else {
                 continue
             }
-            let name = item.name ?? cluster.name
             present.insert(name)
             if staticClusters.contains(name) {
                 errors.append((name, "a static cluster of the same name exists; static clusters cannot be replaced over CDS"))
@@ -263,13 +257,8 @@ public struct ADSStateMachine {
                 clusters[name] = config
                 record(.cluster, name: name, version: item.version, resource: item.resource, now: now)
                 if config.discovery == .eds, let service = config.edsServiceName, assignments[service] == nil {
-                    if !activeClusters.contains(name) {
-                        warmingClusters[name] = warmingClusters[name] ?? now
-                    } else {
-                        // An update of a serving cluster whose assignment is not here yet:
-                        // keep serving with no change to hosts until it arrives.
-                        warmingClusters[name] = warmingClusters[name] ?? now
-                    }
+                    // Warms until its assignment arrives; a serving cluster keeps its hosts meanwhile.
+                    warmingClusters[name] = warmingClusters[name] ?? now
                 } else {
                     warmingClusters.removeValue(forKey: name)
                     activeClusters.insert(name)
@@ -293,19 +282,15 @@ public struct ADSStateMachine {
     private mutating func receiveAssignments(_ response: Response, now: Double, errors: inout [(String, String)], changes: inout Changes) {
         var updated = Set<String>()
         for item in response.resources {
-            let fallbackName = item.name ?? "(unnamed)"
+            guard let (assignment, name) = decodeNamed(
+                item, as: .endpoint, name: { (a: Envoy_Config_Endpoint_V3_ClusterLoadAssignment) in a.clusterName }, errors: &errors
+            ) else { continue }
             do {
-                let assignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment = try decode(item.resource, as: .endpoint)
-                let name = item.name ?? assignment.clusterName
-                do {
-                    assignments[name] = try ResourceTranslator.endpoints(assignment)
-                    record(.endpoint, name: name, version: item.version, resource: item.resource, now: now)
-                    updated.insert(name)
-                } catch {
-                    errors.append((name, "\(error)"))
-                }
+                assignments[name] = try ResourceTranslator.endpoints(assignment)
+                record(.endpoint, name: name, version: item.version, resource: item.resource, now: now)
+                updated.insert(name)
             } catch {
-                errors.append((fallbackName, "\(error)"))
+                errors.append((name, "\(error)"))
             }
         }
         // A removed assignment leaves its clusters' hosts as they are: better stale than empty.
@@ -323,15 +308,9 @@ public struct ADSStateMachine {
     private mutating func receiveListeners(_ response: Response, now: Double, errors: inout [(String, String)], changes: inout Changes) {
         var present = Set<String>()
         for item in response.resources {
-            let fallbackName = item.name ?? "(unnamed)"
-            let listener: Envoy_Config_Listener_V3_Listener
-            do {
-                listener = try decode(item.resource, as: .listener)
-            } catch {
-                errors.append((fallbackName, "\(error)"))
+            guard let (listener, name) = decodeNamed(item, as: .listener, name: { (l: Envoy_Config_Listener_V3_Listener) in l.name }, errors: &errors) else {
                 continue
             }
-            let name = item.name ?? listener.name
             present.insert(name)
             if staticListeners.contains(name) {
                 errors.append((name, "a static listener of the same name exists"))
@@ -373,20 +352,16 @@ public struct ADSStateMachine {
 
     private mutating func receiveRoutes(_ response: Response, now: Double, errors: inout [(String, String)], changes: inout Changes) {
         for item in response.resources {
-            let fallbackName = item.name ?? "(unnamed)"
+            guard let (route, name) = decodeNamed(item, as: .route, name: { (r: Envoy_Config_Route_V3_RouteConfiguration) in r.name }, errors: &errors) else {
+                continue
+            }
             do {
-                let route: Envoy_Config_Route_V3_RouteConfiguration = try decode(item.resource, as: .route)
-                let name = item.name ?? route.name
-                do {
-                    let table = try ResourceTranslator.routeConfiguration(route)
-                    routes[name] = table
-                    changes.routes[name] = table
-                    record(.route, name: name, version: item.version, resource: item.resource, now: now)
-                } catch {
-                    errors.append((name, "\(error)"))
-                }
+                let table = try ResourceTranslator.routeConfiguration(route)
+                routes[name] = table
+                changes.routes[name] = table
+                record(.route, name: name, version: item.version, resource: item.resource, now: now)
             } catch {
-                errors.append((fallbackName, "\(error)"))
+                errors.append((name, "\(error)"))
             }
         }
         for name in response.removed {
@@ -403,11 +378,8 @@ public struct ADSStateMachine {
     /// SDS: held for the mTLS work and shown in the config dump.
     private mutating func receiveOpaque(_ response: Response, now: Double, errors: inout [(String, String)]) {
         for item in response.resources {
-            do {
-                let secret: Envoy_Extensions_TransportSockets_Tls_V3_Secret = try decode(item.resource, as: .secret)
-                record(.secret, name: item.name ?? secret.name, version: item.version, resource: item.resource, now: now)
-            } catch {
-                errors.append((item.name ?? "(unnamed)", "\(error)"))
+            if let (_, name) = decodeNamed(item, as: .secret, name: { (s: Envoy_Extensions_TransportSockets_Tls_V3_Secret) in s.name }, errors: &errors) {
+                record(.secret, name: name, version: item.version, resource: item.resource, now: now)
             }
         }
         for name in response.removed {
@@ -532,6 +504,21 @@ public struct ADSStateMachine {
     private mutating func record(_ type: XDSResourceType, name: String, version: String, resource: Google_Protobuf_Any, now: Double) {
         status[type]?.resources[name] = XDSResourceRecord(name: name, version: version, lastUpdated: now, resource: resource)
         status[type]?.perResourceSuccess[name, default: 0] += 1
+    }
+
+    /// Decodes one resource and names it (Delta's resource name, else the message's own), or
+    /// records why it could not be decoded.
+    private func decodeNamed<M: SwiftProtobuf.Message>(
+        _ item: (name: String?, version: String, resource: Google_Protobuf_Any), as type: XDSResourceType,
+        name ownName: (M) -> String, errors: inout [(String, String)]
+    ) -> (message: M, name: String)? {
+        do {
+            let message: M = try decode(item.resource, as: type)
+            return (message, item.name ?? ownName(message))
+        } catch {
+            errors.append((item.name ?? "(unnamed)", "\(error)"))
+            return nil
+        }
     }
 
     private func decode<M: SwiftProtobuf.Message>(_ any: Google_Protobuf_Any, as type: XDSResourceType) throws -> M {
