@@ -69,16 +69,20 @@ enum ClusterTranslator {
                     throw (endpointPath / "endpoint" / "address" / "socket_address" / "address")
                         .error("STATIC clusters need IP addresses; \"\(address.host)\" is a name (use STRICT_DNS)")
                 }
+                let status: EndpointStatus
                 switch lbEndpoint.healthStatus {
-                case .unknown, .healthy: break
-                default:
-                    throw (endpointPath / "health_status").error("\(lbEndpoint.healthStatus) endpoints are not supported yet (HEALTHY or UNKNOWN)")
+                case .unknown, .healthy: status = .healthy
+                case .unhealthy, .timeout: status = .unhealthy
+                case .degraded: status = .degraded
+                case .draining: status = .draining
+                case .UNRECOGNIZED(let value):
+                    throw (endpointPath / "health_status").error("unknown value \(value)")
                 }
                 let weight = lbEndpoint.hasLoadBalancingWeight ? Int(lbEndpoint.loadBalancingWeight.value) : 1
                 guard weight >= 1 else {
                     throw (endpointPath / "load_balancing_weight").error("must be at least 1")
                 }
-                endpoints.append(EndpointConfig(address: address, weight: weight))
+                endpoints.append(EndpointConfig(address: address, weight: weight, status: status))
             }
         }
         return endpoints
@@ -148,6 +152,7 @@ enum ClusterTranslator {
         }
         if cluster.hasCircuitBreakers {
             config.circuitBreakers = try circuitBreakers(cluster.circuitBreakers, at: path / "circuit_breakers")
+            config.perHostMaxConnections = try perHostMaxConnections(cluster.circuitBreakers, at: path / "circuit_breakers")
         }
         for (key, any) in cluster.typedExtensionProtocolOptions.sorted(by: { $0.key < $1.key }) {
             try applyProtocolOptions(key: key, any: any, to: &config, at: path / "typed_extension_protocol_options" / key)
@@ -157,14 +162,14 @@ enum ClusterTranslator {
     /// `circuit_breakers`: the DEFAULT priority's thresholds apply (Skiff routes every request at
     /// DEFAULT priority; HIGH entries are validated and kept for when routes can ask for them).
     static func circuitBreakers(_ breakers: Envoy_Config_Cluster_V3_CircuitBreakers, at path: FieldPath) throws -> CircuitBreakerThresholds {
-        try SupportedFields.check(breakers, allowed: ["thresholds"], at: path, hint: "per_host_thresholds arrive later")
+        try SupportedFields.check(breakers, allowed: ["thresholds", "per_host_thresholds"], at: path)
         var out = CircuitBreakerThresholds()
         for (index, threshold) in breakers.thresholds.enumerated() {
             let entryPath = path / "thresholds" / index
             try SupportedFields.check(
                 threshold,
-                allowed: ["priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "track_remaining"],
-                at: entryPath, hint: "retry_budget and max_connection_pools arrive later"
+                allowed: ["priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "track_remaining", "retry_budget"],
+                at: entryPath, hint: "max_connection_pools arrives later"
             )
             var entry = CircuitBreakerThresholds()
             if threshold.hasMaxConnections { entry.maxConnections = Int(threshold.maxConnections.value) }
@@ -172,6 +177,19 @@ enum ClusterTranslator {
             if threshold.hasMaxRequests { entry.maxRequests = Int(threshold.maxRequests.value) }
             if threshold.hasMaxRetries { entry.maxRetries = Int(threshold.maxRetries.value) }
             entry.trackRemaining = threshold.trackRemaining
+            if threshold.hasRetryBudget {
+                let budget = threshold.retryBudget
+                try SupportedFields.check(budget, allowed: ["budget_percent", "min_retry_concurrency"], at: entryPath / "retry_budget")
+                var out = RetryBudget()
+                if budget.hasBudgetPercent {
+                    out.budgetPercent = budget.budgetPercent.value
+                    guard (0...100).contains(out.budgetPercent) else {
+                        throw (entryPath / "retry_budget" / "budget_percent").error("must be between 0 and 100")
+                    }
+                }
+                if budget.hasMinRetryConcurrency { out.minRetryConcurrency = Int(budget.minRetryConcurrency.value) }
+                entry.retryBudget = out
+            }
             if threshold.priority == .default {
                 out = entry
             }
@@ -251,9 +269,22 @@ enum ClusterTranslator {
         }
     }
 
-    /// `outlier_detection`: consecutive 5xx / gateway-failure ejection. Success-rate and
-    /// failure-percentage detection are not implemented: setting their fields is an error, and
-    /// `enforcing_success_rate` may only be 0 (Istio writes 0).
+    /// `per_host_thresholds`: Envoy honours only `max_connections` there (DEFAULT priority).
+    static func perHostMaxConnections(_ breakers: Envoy_Config_Cluster_V3_CircuitBreakers, at path: FieldPath) throws -> Int? {
+        var out: Int?
+        for (index, threshold) in breakers.perHostThresholds.enumerated() {
+            let entryPath = path / "per_host_thresholds" / index
+            try SupportedFields.check(threshold, allowed: ["priority", "max_connections"], at: entryPath,
+                                      hint: "only max_connections applies per host")
+            if threshold.priority == .default, threshold.hasMaxConnections {
+                out = Int(threshold.maxConnections.value)
+            }
+        }
+        return out
+    }
+
+    /// `outlier_detection`: every Envoy detection type (consecutive 5xx, gateway and
+    /// local-origin failures, success rate, failure percentage) with Envoy's defaults.
     static func outlierDetection(_ od: Envoy_Config_Cluster_V3_OutlierDetection, at path: FieldPath) throws -> OutlierDetectionConfig {
         try SupportedFields.check(
             od,
@@ -261,22 +292,51 @@ enum ClusterTranslator {
                 "consecutive_5xx", "enforcing_consecutive_5xx", "consecutive_gateway_failure",
                 "enforcing_consecutive_gateway_failure", "interval", "base_ejection_time", "max_ejection_time",
                 "max_ejection_time_jitter", "max_ejection_percent", "always_eject_one_host", "enforcing_success_rate",
+                "split_external_local_origin_errors", "consecutive_local_origin_failure",
+                "enforcing_consecutive_local_origin_failure", "enforcing_local_origin_success_rate",
+                "success_rate_minimum_hosts", "success_rate_request_volume", "success_rate_stdev_factor",
+                "failure_percentage_threshold", "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
+                "failure_percentage_minimum_hosts", "failure_percentage_request_volume",
             ],
-            at: path, hint: "success-rate and failure-percentage ejection arrive later"
+            at: path, hint: "successful_active_health_check_uneject_host and monitors arrive later"
         )
-        if od.hasEnforcingSuccessRate, od.enforcingSuccessRate.value != 0 {
-            throw (path / "enforcing_success_rate").error("success-rate ejection is not supported yet; set 0")
-        }
         var out = OutlierDetectionConfig()
-        if od.hasConsecutive5Xx { out.consecutive5xx = Int(od.consecutive5Xx.value) }
-        if od.hasEnforcingConsecutive5Xx { out.enforcingConsecutive5xx = Int(od.enforcingConsecutive5Xx.value) }
-        if od.hasConsecutiveGatewayFailure { out.consecutiveGatewayFailure = Int(od.consecutiveGatewayFailure.value) }
-        if od.hasEnforcingConsecutiveGatewayFailure { out.enforcingConsecutiveGatewayFailure = Int(od.enforcingConsecutiveGatewayFailure.value) }
+        func int(_ value: Google_Protobuf_UInt32Value, _ isSet: Bool, _ field: String, into target: inout Int, percent: Bool = false) throws {
+            guard isSet else { return }
+            if percent, value.value > 100 { throw (path / field).error("must be between 0 and 100") }
+            target = Int(value.value)
+        }
+        try int(od.consecutive5Xx, od.hasConsecutive5Xx, "consecutive_5xx", into: &out.consecutive5xx)
+        try int(od.enforcingConsecutive5Xx, od.hasEnforcingConsecutive5Xx, "enforcing_consecutive_5xx", into: &out.enforcingConsecutive5xx, percent: true)
+        try int(od.consecutiveGatewayFailure, od.hasConsecutiveGatewayFailure, "consecutive_gateway_failure", into: &out.consecutiveGatewayFailure)
+        try int(od.enforcingConsecutiveGatewayFailure, od.hasEnforcingConsecutiveGatewayFailure, "enforcing_consecutive_gateway_failure",
+                into: &out.enforcingConsecutiveGatewayFailure, percent: true)
+        try int(od.consecutiveLocalOriginFailure, od.hasConsecutiveLocalOriginFailure, "consecutive_local_origin_failure",
+                into: &out.consecutiveLocalOriginFailure)
+        try int(od.enforcingConsecutiveLocalOriginFailure, od.hasEnforcingConsecutiveLocalOriginFailure,
+                "enforcing_consecutive_local_origin_failure", into: &out.enforcingConsecutiveLocalOriginFailure, percent: true)
+        try int(od.enforcingSuccessRate, od.hasEnforcingSuccessRate, "enforcing_success_rate", into: &out.enforcingSuccessRate, percent: true)
+        try int(od.enforcingLocalOriginSuccessRate, od.hasEnforcingLocalOriginSuccessRate, "enforcing_local_origin_success_rate",
+                into: &out.enforcingLocalOriginSuccessRate, percent: true)
+        try int(od.successRateMinimumHosts, od.hasSuccessRateMinimumHosts, "success_rate_minimum_hosts", into: &out.successRateMinimumHosts)
+        try int(od.successRateRequestVolume, od.hasSuccessRateRequestVolume, "success_rate_request_volume", into: &out.successRateRequestVolume)
+        try int(od.successRateStdevFactor, od.hasSuccessRateStdevFactor, "success_rate_stdev_factor", into: &out.successRateStdevFactor)
+        try int(od.failurePercentageThreshold, od.hasFailurePercentageThreshold, "failure_percentage_threshold",
+                into: &out.failurePercentageThreshold, percent: true)
+        try int(od.enforcingFailurePercentage, od.hasEnforcingFailurePercentage, "enforcing_failure_percentage",
+                into: &out.enforcingFailurePercentage, percent: true)
+        try int(od.enforcingFailurePercentageLocalOrigin, od.hasEnforcingFailurePercentageLocalOrigin,
+                "enforcing_failure_percentage_local_origin", into: &out.enforcingFailurePercentageLocalOrigin, percent: true)
+        try int(od.failurePercentageMinimumHosts, od.hasFailurePercentageMinimumHosts, "failure_percentage_minimum_hosts",
+                into: &out.failurePercentageMinimumHosts)
+        try int(od.failurePercentageRequestVolume, od.hasFailurePercentageRequestVolume, "failure_percentage_request_volume",
+                into: &out.failurePercentageRequestVolume)
+        try int(od.maxEjectionPercent, od.hasMaxEjectionPercent, "max_ejection_percent", into: &out.maxEjectionPercent, percent: true)
+        out.splitExternalLocalOriginErrors = od.splitExternalLocalOriginErrors
         if od.hasInterval { out.interval = ProtoValues.duration(od.interval) }
         if od.hasBaseEjectionTime { out.baseEjectionTime = ProtoValues.duration(od.baseEjectionTime) }
         if od.hasMaxEjectionTime { out.maxEjectionTime = ProtoValues.duration(od.maxEjectionTime) }
         if od.hasMaxEjectionTimeJitter { out.maxEjectionTimeJitter = ProtoValues.duration(od.maxEjectionTimeJitter) }
-        if od.hasMaxEjectionPercent { out.maxEjectionPercent = Int(od.maxEjectionPercent.value) }
         out.alwaysEjectOneHost = od.hasAlwaysEjectOneHost && od.alwaysEjectOneHost.value
         guard out.interval.nanoseconds >= 1_000_000 else {
             throw (path / "interval").error("must be at least 1ms")

@@ -29,8 +29,7 @@ enum FaultTranslator {
         var abort: FaultConfig.Abort?
         if fault.hasAbort {
             let abortPath = path / "abort"
-            try SupportedFields.check(fault.abort, allowed: ["http_status", "header_abort", "percentage"], at: abortPath,
-                                      hint: "grpc_status aborts arrive with gRPC support")
+            try SupportedFields.check(fault.abort, allowed: ["http_status", "grpc_status", "header_abort", "percentage"], at: abortPath)
             let percentage = try self.percentage(fault.abort.percentage, isSet: fault.abort.hasPercentage, at: abortPath / "percentage")
             switch fault.abort.errorType {
             case .httpStatus(let status):
@@ -40,10 +39,10 @@ enum FaultTranslator {
                 abort = FaultConfig.Abort(httpStatus: Int(status), percentage: percentage)
             case .headerAbort:
                 abort = FaultConfig.Abort(httpStatus: nil, percentage: percentage)
-            case .grpcStatus:
-                throw (abortPath / "grpc_status").error("gRPC aborts are not supported yet")
+            case .grpcStatus(let status):
+                abort = FaultConfig.Abort(httpStatus: nil, grpcStatus: Int(status), percentage: percentage)
             case nil:
-                throw abortPath.error("http_status or header_abort is required")
+                throw abortPath.error("http_status, grpc_status or header_abort is required")
             }
         }
         var config = FaultConfig(delay: delay, abort: abort)

@@ -64,8 +64,11 @@ enum HTTPConnectionManagerTranslator {
         }
         if hcm.hasCommonHTTPProtocolOptions {
             let common = hcm.commonHTTPProtocolOptions
-            try SupportedFields.check(common, allowed: ["idle_timeout", "max_requests_per_connection"], at: path / "common_http_protocol_options")
+            try SupportedFields.check(
+                common, allowed: ["idle_timeout", "max_requests_per_connection", "max_stream_duration"], at: path / "common_http_protocol_options"
+            )
             config.idleTimeout = ProtoValues.timeout(common.idleTimeout, isSet: common.hasIdleTimeout, default: config.idleTimeout)
+            config.maxStreamDuration = ProtoValues.timeout(common.maxStreamDuration, isSet: common.hasMaxStreamDuration, default: nil)
             if common.hasMaxRequestsPerConnection, common.maxRequestsPerConnection.value > 0 {
                 config.maxRequestsPerConnection = Int(common.maxRequestsPerConnection.value)
             }

@@ -13,6 +13,7 @@ enum LocalRateLimitTranslator {
             allowed: [
                 "stat_prefix", "status", "token_bucket", "filter_enabled", "filter_enforced", "response_headers_to_add",
                 "descriptors", "enable_x_ratelimit_headers", "always_consume_default_token_bucket", "rate_limits",
+                "stage", "vh_rate_limits",
             ],
             at: path, hint: "per-connection and cluster-wide limits arrive later"
         )
@@ -49,9 +50,26 @@ enum LocalRateLimitTranslator {
                 bucket: try bucket(descriptor.tokenBucket, at: descriptorPath / "token_bucket", now: now)
             ))
         }
-        for (index, limit) in config.rateLimits.enumerated() {
-            let limitPath = path / "rate_limits" / index
-            try SupportedFields.check(limit, allowed: ["actions"], at: limitPath)
+        out.rateLimits = try rateLimits(config.rateLimits, at: path / "rate_limits").map(\.actions)
+        out.stage = Int(config.stage)
+        switch config.vhRateLimits {
+        case .override: out.virtualHostRateLimits = .override
+        case .include: out.virtualHostRateLimits = .include
+        case .ignore: out.virtualHostRateLimits = .ignore
+        case .UNRECOGNIZED(let value): throw (path / "vh_rate_limits").error("unknown value \(value)")
+        }
+        out.xRateLimitHeaders = config.enableXRatelimitHeaders == .draftVersion03
+        if config.hasAlwaysConsumeDefaultTokenBucket {
+            out.alwaysConsumeDefault = config.alwaysConsumeDefaultTokenBucket.value
+        }
+        return out
+    }
+
+    /// `rate_limits` entries (filter, route or virtual host): the actions that build descriptors.
+    static func rateLimits(_ limits: [Envoy_Config_Route_V3_RateLimit], at path: FieldPath) throws -> [RateLimitRule] {
+        try limits.enumerated().map { index, limit in
+            let limitPath = path / index
+            try SupportedFields.check(limit, allowed: ["actions", "stage"], at: limitPath)
             var actions: [LocalRateLimitConfig.Action] = []
             for (actionIndex, action) in limit.actions.enumerated() {
                 let actionPath = limitPath / "actions" / actionIndex
@@ -66,13 +84,8 @@ enum LocalRateLimitTranslator {
                     throw actionPath.error("only request_headers and generic_key actions are supported yet")
                 }
             }
-            out.rateLimits.append(actions)
+            return RateLimitRule(stage: limit.hasStage ? Int(limit.stage.value) : 0, actions: actions)
         }
-        out.xRateLimitHeaders = config.enableXRatelimitHeaders == .draftVersion03
-        if config.hasAlwaysConsumeDefaultTokenBucket {
-            out.alwaysConsumeDefault = config.alwaysConsumeDefaultTokenBucket.value
-        }
-        return out
     }
 
     static func bucket(_ bucket: Envoy_Type_V3_TokenBucket, at path: FieldPath, now: UInt64) throws -> SharedTokenBucket {

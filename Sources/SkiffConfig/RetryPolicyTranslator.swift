@@ -13,7 +13,7 @@ enum RetryPolicyTranslator {
             allowed: [
                 "retry_on", "num_retries", "per_try_timeout", "retry_back_off",
                 "retriable_status_codes", "retriable_headers", "retry_host_predicate",
-                "host_selection_retry_max_attempts",
+                "host_selection_retry_max_attempts", "per_try_idle_timeout",
             ],
             at: path
         )
@@ -24,6 +24,10 @@ enum RetryPolicyTranslator {
         if policy.hasPerTryTimeout {
             let timeout = ProtoValues.duration(policy.perTryTimeout)
             out.perTryTimeout = timeout.nanoseconds > 0 ? timeout : nil
+        }
+        if policy.hasPerTryIdleTimeout {
+            let timeout = ProtoValues.duration(policy.perTryIdleTimeout)
+            out.perTryIdleTimeout = timeout.nanoseconds > 0 ? timeout : nil
         }
         if policy.hasRetryBackOff {
             let backoff = policy.retryBackOff

@@ -40,7 +40,7 @@ enum RouteTranslator {
             vhost,
             allowed: [
                 "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-                "response_headers_to_add", "response_headers_to_remove", "retry_policy",
+                "response_headers_to_add", "response_headers_to_remove", "retry_policy", "rate_limits",
             ],
             at: path
         )
@@ -63,13 +63,15 @@ enum RouteTranslator {
             }
             routes.append(translated)
         }
-        return VirtualHost(
+        var out = VirtualHost(
             name: vhost.name, domains: vhost.domains, routes: routes,
             requestHeaders: try HeaderMutationTranslator.translate(
                 vhost.requestHeadersToAdd, remove: vhost.requestHeadersToRemove, at: path, prefix: "request"),
             responseHeaders: try HeaderMutationTranslator.translate(
                 vhost.responseHeadersToAdd, remove: vhost.responseHeadersToRemove, at: path, prefix: "response")
         )
+        out.rateLimits = try LocalRateLimitTranslator.rateLimits(vhost.rateLimits, at: path / "rate_limits")
+        return out
     }
 
     static func route(_ route: Envoy_Config_Route_V3_Route, at path: FieldPath, clusters: Set<String>?) throws -> Route {
@@ -192,7 +194,11 @@ enum RouteTranslator {
         _ action: Envoy_Config_Route_V3_RouteAction, match: RouteMatch, at path: FieldPath, clusters: Set<String>?
     ) throws -> ForwardAction {
         try SupportedFields.check(
-            action, allowed: ["cluster", "weighted_clusters", "timeout", "prefix_rewrite", "host_rewrite_literal", "retry_policy"],
+            action,
+            allowed: [
+                "cluster", "weighted_clusters", "timeout", "prefix_rewrite", "host_rewrite_literal", "retry_policy",
+                "idle_timeout", "max_stream_duration", "rate_limits",
+            ],
             at: path
         )
         let target: ClusterTarget
@@ -222,6 +228,21 @@ enum RouteTranslator {
         }
         if action.hasRetryPolicy {
             forward.retryPolicy = try RetryPolicyTranslator.translate(action.retryPolicy, at: path / "retry_policy")
+        }
+        if action.hasIdleTimeout {
+            forward.idleTimeout = ProtoValues.duration(action.idleTimeout)
+        }
+        if action.hasMaxStreamDuration {
+            let limits = action.maxStreamDuration
+            try SupportedFields.check(
+                limits, allowed: ["max_stream_duration", "grpc_timeout_header_max", "grpc_timeout_header_offset"], at: path / "max_stream_duration"
+            )
+            if limits.hasMaxStreamDuration { forward.maxStreamDuration = ProtoValues.duration(limits.maxStreamDuration) }
+            if limits.hasGrpcTimeoutHeaderMax { forward.grpcTimeoutHeaderMax = ProtoValues.duration(limits.grpcTimeoutHeaderMax) }
+            if limits.hasGrpcTimeoutHeaderOffset { forward.grpcTimeoutHeaderOffset = ProtoValues.duration(limits.grpcTimeoutHeaderOffset) }
+        }
+        if !action.rateLimits.isEmpty {
+            forward.rateLimits = try LocalRateLimitTranslator.rateLimits(action.rateLimits, at: path / "rate_limits")
         }
         return forward
     }

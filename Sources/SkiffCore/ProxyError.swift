@@ -22,8 +22,11 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case downstreamProtocolError(status: Int, detail: String)
         case downstreamReset
         case overflow
-        /// `stream_idle_timeout` expired.
-        case streamIdleTimeout
+        /// `stream_idle_timeout` (or the route's `idle_timeout`) expired.
+        case streamIdleTimeout(requestComplete: Bool)
+        /// `max_stream_duration` (or the request's `grpc-timeout` under `grpc_timeout_header_max`)
+        /// expired.
+        case durationTimeout(requestComplete: Bool)
     }
 
     public var kind: Kind
@@ -37,7 +40,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noRoute, .clusterNotFound:
             self.source = .config
             self.retryable = false
-        case .noHealthyUpstream, .overflow, .streamIdleTimeout:
+        case .noHealthyUpstream, .overflow, .streamIdleTimeout, .durationTimeout:
             self.source = .upstream
             self.retryable = false
         case .connectFailure, .connectTimeout, .upstreamReset, .upstreamTimeout, .upstreamProtocolError:
@@ -82,8 +85,11 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
             return LocalReply(status: status, flag: .downstreamProtocolError, body: detail)
         case .downstreamReset:
             return LocalReply(status: 499, flag: .downstreamConnectionTermination, body: "")
-        case .streamIdleTimeout:
-            return LocalReply(status: 408, flag: .streamIdleTimeout, body: "stream timeout")
+        case .streamIdleTimeout(let complete):
+            // Envoy: 504 once the whole request was received (the wait is the upstream's), else 408.
+            return LocalReply(status: complete ? 504 : 408, flag: .streamIdleTimeout, body: "stream timeout")
+        case .durationTimeout(let complete):
+            return LocalReply(status: complete ? 504 : 408, flag: .durationTimeout, body: "downstream duration timeout", grpcStatus: 4)
         case .overflow:
             return LocalReply(status: 503, flag: .upstreamOverflow, body: "upstream connect error or disconnect/reset before headers. reset reason: overflow")
         }
@@ -96,14 +102,33 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A response the proxy generates itself instead of forwarding one from upstream.
+///
+/// To a gRPC request (`content-type: application/grpc*`) it goes out gRPC-shaped, as Envoy does:
+/// HTTP 200, `grpc-status` (`grpcStatus`, else mapped from `status`) and `grpc-message` (the body).
 public struct LocalReply: Sendable, Equatable {
     public var status: Int
     public var flag: ResponseFlag
     public var body: String
+    /// The gRPC status for gRPC requests when it is not the one `status` maps to.
+    public var grpcStatus: Int?
 
-    public init(status: Int, flag: ResponseFlag, body: String) {
+    public init(status: Int, flag: ResponseFlag, body: String, grpcStatus: Int? = nil) {
         self.status = status
         self.flag = flag
         self.body = body
+        self.grpcStatus = grpcStatus
+    }
+
+    /// The gRPC status a gRPC client sees: Envoy's HTTP-to-gRPC mapping unless set explicitly.
+    public var effectiveGRPCStatus: Int {
+        if let grpcStatus { return grpcStatus }
+        switch status {
+        case 400: return 13  // INTERNAL
+        case 401: return 16  // UNAUTHENTICATED
+        case 403: return 7  // PERMISSION_DENIED
+        case 404: return 12  // UNIMPLEMENTED
+        case 429, 502, 503, 504: return 14  // UNAVAILABLE
+        default: return 2  // UNKNOWN
+        }
     }
 }

@@ -23,8 +23,8 @@ public enum ResponseFlag: String, Sendable, CaseIterable {
     case upstreamProtocolError = "UPE"
     /// The stream idle timeout expired (`SI`).
     case streamIdleTimeout = "SI"
-    /// The connection-level idle timeout or the request-headers timeout expired.
-    case downstreamIdleTimeout = "DT"
+    /// The stream's `max_stream_duration` expired (`DT`).
+    case durationTimeout = "DT"
     /// The fault filter aborted the request (`FI`).
     case faultInjected = "FI"
     /// The fault filter delayed the request (`DI`).

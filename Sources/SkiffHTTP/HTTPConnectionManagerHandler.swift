@@ -171,7 +171,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         let stream = RouterStream(connection: self, request: head)
         self.stream = stream
         stats.adjust(HTTPStat.rqActive, by: 1)
-        streamIdle?.resume()
+        if let timeout = config.streamIdleTimeout {
+            streamIdle?.retime(timeout)
+            streamIdle?.resume()
+        }
         stream.start()
     }
 
@@ -278,9 +281,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     /// Sends a complete locally generated response for the current stream (route miss, upstream
     /// failure, timeout) and ends the stream.
-    func sendLocalReply(_ reply: LocalReply, version: HTTPVersion, mutations: [HeaderMutations] = []) {
+    func sendLocalReply(_ reply: LocalReply, version: HTTPVersion, mutations: [HeaderMutations] = [], grpc: Bool = false) {
         let keepAlive = responseStarting()
-        writeLocalReplyHead(reply, version: version, keepAlive: keepAlive, mutations: mutations)
+        writeLocalReplyHead(reply, version: version, keepAlive: keepAlive, mutations: mutations, grpc: grpc)
         writeResponseEnd(nil)
     }
 
@@ -315,11 +318,25 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     static let lingerTime: TimeAmount = .seconds(1)
     private var lingering = false
 
-    private func writeLocalReplyHead(_ reply: LocalReply, version: HTTPVersion, keepAlive: Bool, mutations: [HeaderMutations] = []) {
+    private func writeLocalReplyHead(
+        _ reply: LocalReply, version: HTTPVersion, keepAlive: Bool, mutations: [HeaderMutations] = [], grpc: Bool = false
+    ) {
         var headers = HTTPHeaders()
-        headers.add(name: "content-length", value: String(reply.body.utf8.count))
-        if !reply.body.isEmpty {
-            headers.add(name: "content-type", value: "text/plain")
+        var body = reply.body
+        var status = reply.status
+        if grpc {
+            // Trailers-only gRPC response: the status travels in the headers, no body.
+            headers.add(name: "content-type", value: "application/grpc")
+            headers.add(name: "grpc-status", value: String(reply.effectiveGRPCStatus))
+            if !body.isEmpty { headers.add(name: "grpc-message", value: GRPCMessage.percentEncoded(body)) }
+            headers.add(name: "content-length", value: "0")
+            body = ""
+            status = 200
+        } else {
+            headers.add(name: "content-length", value: String(body.utf8.count))
+            if !body.isEmpty {
+                headers.add(name: "content-type", value: "text/plain")
+            }
         }
         headers.add(name: "date", value: worker.date.current())
         headers.add(name: "server", value: config.serverName)
@@ -333,11 +350,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         if !keepAlive {
             headers.add(name: "connection", value: "close")
         }
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: headers)
         writeResponseHead(head)
-        if !reply.body.isEmpty, let context {
-            let body = context.channel.allocator.buffer(string: reply.body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if !body.isEmpty, let context {
+            let buffer = context.channel.allocator.buffer(string: body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
     }
 
@@ -346,6 +363,23 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         detachStream()
         machine.closeRequested()
         context?.close(promise: nil)
+    }
+
+    /// The route's `idle_timeout` replaces `stream_idle_timeout` for the current stream (nil
+    /// disables it).
+    func overrideStreamIdleTimeout(_ timeout: TimeAmount?) {
+        guard let timeout else {
+            streamIdle?.suspend()
+            return
+        }
+        if let streamIdle {
+            streamIdle.retime(timeout)
+        } else if let context {
+            streamIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
+                self.stream?.streamIdleTimedOut()
+            }
+        }
+        streamIdle?.resume()
     }
 
     /// Something moved on the active stream (`stream_idle_timeout`).

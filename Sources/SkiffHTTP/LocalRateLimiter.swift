@@ -14,11 +14,25 @@ enum LocalRateLimiter {
         case limited(enforced: Bool, headers: HeaderMutations)
     }
 
-    static func check(_ config: LocalRateLimitConfig, headers: HTTPHeaders, random: inout FastRandom, now: UInt64) -> Outcome {
+    /// The descriptor rules for a request: the filter's own `rate_limits`, else the route's and
+    /// the virtual host's of the filter's `stage` (per `vh_rate_limits`).
+    static func rules(_ config: LocalRateLimitConfig, route: [RateLimitRule], virtualHost: [RateLimitRule]) -> [[LocalRateLimitConfig.Action]] {
+        if !config.rateLimits.isEmpty || (route.isEmpty && virtualHost.isEmpty) { return config.rateLimits }
+        var rules = route
+        switch config.virtualHostRateLimits {
+        case .override where route.isEmpty, .include: rules += virtualHost
+        case .override, .ignore: break
+        }
+        return rules.filter { $0.stage == config.stage }.map(\.actions)
+    }
+
+    static func check(
+        _ config: LocalRateLimitConfig, rules: [[LocalRateLimitConfig.Action]], headers: HTTPHeaders, random: inout FastRandom, now: UInt64
+    ) -> Outcome {
         guard config.enabled.hit(random.next()) else { return .disabled }
         // Request descriptors from `rate_limits`: a descriptor whose header is absent is skipped.
         var requestDescriptors: [[(key: String, value: String)]] = []
-        for actions in config.rateLimits {
+        for actions in rules {
             var entries: [(key: String, value: String)] = []
             var complete = true
             for action in actions {

@@ -10,11 +10,11 @@ import SkiffUpstream
 extension RouterStream {
     // MARK: Local rate limit
 
-
     /// Runs the local rate limit: true when it answered the request (429 or its `status`).
-    func rateLimited(_ limit: LocalRateLimitConfig) -> Bool {
+    func rateLimited(_ limit: LocalRateLimitConfig, action: ForwardAction) -> Bool {
         let stats = worker.stats.scope(.localRateLimit, limit.statPrefix)
-        switch LocalRateLimiter.check(limit, headers: request.headers, random: &worker.random, now: ContinuousClockReading.now()) {
+        let rules = LocalRateLimiter.rules(limit, route: action.rateLimits, virtualHost: virtualHost?.rateLimits ?? [])
+        switch LocalRateLimiter.check(limit, rules: rules, headers: request.headers, random: &worker.random, now: ContinuousClockReading.now()) {
         case .disabled:
             return false
         case .allowed(let headers):
@@ -30,7 +30,7 @@ extension RouterStream {
             phase = .done
             connection.sendLocalReply(
                 LocalReply(status: limit.status, flag: .rateLimited, body: "local_rate_limited"), version: request.version,
-                mutations: [headers] + responseMutations
+                mutations: [headers] + responseMutations, grpc: isGRPC
             )
             return true
         }
@@ -55,8 +55,8 @@ extension RouterStream {
             faultTimer = worker.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) { [self] in
                 self.faultTimer = nil
                 guard case .connecting = self.phase else { return }
-                if let status = decision.abortStatus {
-                    self.injectAbort(status)
+                if let abort = decision.abort {
+                    self.injectAbort(abort)
                 } else {
                     self.endFault()
                     self.proceed(to: name, action: action)
@@ -65,21 +65,21 @@ extension RouterStream {
             }
             return true
         }
-        if let status = decision.abortStatus {
-            injectAbort(status)
+        if let abort = decision.abort {
+            injectAbort(abort)
             return true
         }
         endFault()
         return false
     }
 
-    func injectAbort(_ status: Int) {
+    func injectAbort(_ abort: FaultInjector.Abort) {
         connection.stats.increment(HTTPStat.faultAbortsInjected)
         endFault()
         phase = .done
         connection.sendLocalReply(
-            LocalReply(status: status, flag: .faultInjected, body: "fault filter abort"), version: request.version,
-            mutations: responseMutations
+            LocalReply(status: abort.httpStatus, flag: .faultInjected, body: "fault filter abort", grpcStatus: abort.grpcStatus),
+            version: request.version, mutations: responseMutations, grpc: isGRPC
         )
     }
 

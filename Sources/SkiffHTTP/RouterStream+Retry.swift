@@ -42,7 +42,10 @@ extension RouterStream {
             return false
         }
         if !retrySlotHeld, let cluster {
-            guard cluster.resources.tryAcquire(.retries, limit: cluster.config.circuitBreakers.maxRetries) else {
+            let limit = cluster.config.circuitBreakers.retryLimit(
+                activeRequests: cluster.resources.inUse(.requests), pendingRequests: cluster.resources.inUse(.pendingRequests)
+            )
+            guard cluster.resources.tryAcquire(.retries, limit: limit) else {
                 cluster.stats.increment(ClusterStat.rqRetryOverflow)
                 return false
             }
@@ -51,6 +54,8 @@ extension RouterStream {
         retry = state
         perTryTimer?.cancel()
         perTryTimer = nil
+        perTryIdleTimer?.cancel()
+        perTryIdleTimer = nil
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }

@@ -66,10 +66,18 @@ final class RouterStream: UpstreamResponseHandler {
     static let retryBufferLimit = 1024 * 1024
     /// The route table this request was routed with (RDS may replace the worker's meanwhile).
     var table: RouteTable?
+    /// `max_stream_duration` (or `grpc-timeout`) for the whole stream.
+    var durationTimer: Scheduled<Void>?
+    /// `per_try_idle_timeout`: when upstream bytes last moved on this attempt.
+    var perTryIdleTimer: Scheduled<Void>?
+    var lastUpstreamActivity: UInt64 = 0
+    /// A gRPC request: local replies go out gRPC-shaped.
+    let isGRPC: Bool
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
         self.request = request
+        self.isGRPC = GRPCMessage.isGRPC(request.headers)
     }
 
     var worker: Worker { connection.worker }
@@ -101,10 +109,11 @@ final class RouterStream: UpstreamResponseHandler {
             )
         case .forward(let action):
             forward = action
+            armStreamTimers(action)
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
             // The local rate limit runs before the fault filter whatever their order in
             // `http_filters` (Envoy follows the chain order; chains with both are rare).
-            if let hcmLimit = config.localRateLimit, rateLimited(route.localRateLimit ?? hcmLimit) {
+            if let hcmLimit = config.localRateLimit, rateLimited(route.localRateLimit ?? hcmLimit, action: action) {
                 return
             }
             if let hcmFault = config.fault, injectFault(route.fault ?? hcmFault, cluster: name, action: action) {
@@ -200,6 +209,7 @@ final class RouterStream: UpstreamResponseHandler {
             pending.removeAll()
             pendingBytes = 0
             upstream.flush()
+            armPerTryIdleTimer()
             connection.setHoldReads(!upstream.isWritable)
             if requestComplete {
                 armPerTryTimer()
@@ -259,9 +269,7 @@ final class RouterStream: UpstreamResponseHandler {
     func downstreamReset() {
         endFault()
         releaseRetrySlot()
-        routeTimer?.cancel()
-        perTryTimer?.cancel()
-        backoffTimer?.cancel()
+        cancelTimers()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }
@@ -282,6 +290,7 @@ final class RouterStream: UpstreamResponseHandler {
             return  // 1xx informational responses are not forwarded (Envoy's default).
         }
         touch()
+        upstreamTouched()
         if let host {
             cluster?.recordOutcome(.response(Int(head.status.code)), host: host, random: worker.random.next())
         }
@@ -308,6 +317,7 @@ final class RouterStream: UpstreamResponseHandler {
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         guard case .forwarding(let upstream) = phase else { return }
         touch()
+        upstreamTouched()
         connection.writeResponseBody(buffer)
         if !connection.isWritable {
             upstream.setHoldReads(true)
@@ -316,7 +326,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
         guard case .forwarding(let upstream) = phase else { return }
-        routeTimer?.cancel()
+        cancelTimers()
         phase = .done
         cluster?.stats.increment(ClusterStat.rqCompleted)
         if attempt > 1, upstreamSucceeded {
@@ -366,7 +376,7 @@ final class RouterStream: UpstreamResponseHandler {
     func streamIdleTimedOut() {
         if case .done = phase { return }
         connection.stats.increment(HTTPStat.rqIdleTimeout)
-        fail(ProxyError(.streamIdleTimeout))
+        fail(ProxyError(.streamIdleTimeout(requestComplete: requestComplete)))
     }
 
     /// Ends the stream with `error`: a local reply if no response started, else a reset.
@@ -380,9 +390,7 @@ final class RouterStream: UpstreamResponseHandler {
     func fail(_ error: ProxyError, timedOut: Bool = false) {
         endFault()
         releaseRetrySlot()
-        routeTimer?.cancel()
-        perTryTimer?.cancel()
-        backoffTimer?.cancel()
+        cancelTimers()
         if case .forwarding(let upstream) = phase {
             upstream.abort()
         }
@@ -400,7 +408,7 @@ final class RouterStream: UpstreamResponseHandler {
         if cluster != nil {
             cluster?.stats.recordResponse(code: reply.status)
         }
-        connection.sendLocalReply(reply, version: request.version, mutations: responseMutations)
+        connection.sendLocalReply(reply, version: request.version, mutations: responseMutations, grpc: isGRPC)
     }
 
     /// Response header mutations, most specific first (route, virtual host, route configuration);

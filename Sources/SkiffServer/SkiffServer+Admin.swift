@@ -106,8 +106,7 @@ enum ClustersRenderer {
                 out += prefix + "rq_timeout::\(c.rqTimeout)\n"
                 out += prefix + "rq_total::\(c.rqTotal)\n"
                 out += prefix + "hostname::\n"
-                let flags = (c.failedActiveCheck ? "/failed_active_hc" : "") + (c.ejected ? "/failed_outlier_check" : "")
-                out += prefix + "health_flags::" + (flags.isEmpty ? "healthy" : flags) + "\n"
+                out += prefix + "health_flags::" + c.healthFlags + "\n"
                 out += prefix + "weight::\(line.weight)\n"
                 out += prefix + "region::\n"
                 out += prefix + "zone::\n"
@@ -288,7 +287,8 @@ extension SkiffServer {
                 ("cx_open", "remaining_cx", .connections, limits.maxConnections),
                 ("rq_pending_open", "remaining_pending", .pendingRequests, limits.maxPendingRequests),
                 ("rq_open", "remaining_rq", .requests, limits.maxRequests),
-                ("rq_retry_open", "remaining_retries", .retries, limits.maxRetries),
+                ("rq_retry_open", "remaining_retries", .retries,
+                 limits.retryLimit(activeRequests: shared.inUse(.requests), pendingRequests: shared.inUse(.pendingRequests))),
             ]
             if config.healthCheck != nil {
                 let hc = state.withLock { $0.healthCheckStats[name] } ?? HealthCheckStats()
@@ -298,7 +298,16 @@ extension SkiffServer {
                 }
                 out.append(StatSample(family: .cluster, scope: name, suffix: "health_check.healthy", kind: .gauge, value: Int64(healthy)))
             }
+            out += membershipSamples(cluster: name)
             if config.outlierDetection != nil {
+                var tickCounts = state.withLock { $0.outlierTickStats[name] } ?? [:]
+                for reason in ["success_rate", "local_origin_success_rate", "failure_percentage", "local_origin_failure_percentage"] {
+                    tickCounts["ejections_enforced_" + reason, default: 0] += 0
+                    tickCounts["ejections_detected_" + reason, default: 0] += 0
+                }
+                for (suffix, value) in tickCounts.sorted(by: { $0.key < $1.key }) {
+                    out.append(StatSample(family: .cluster, scope: name, suffix: "outlier_detection." + suffix, kind: .counter, value: value))
+                }
                 out.append(StatSample(family: .cluster, scope: name, suffix: "outlier_detection.ejections_active", kind: .gauge, value: Int64(shared.inUse(.ejectedHosts))))
             }
             for (open, remaining, kind, limit) in rows {
@@ -310,5 +319,24 @@ extension SkiffServer {
             }
         }
         return out
+    }
+
+    /// `membership_total` / `_healthy` / `_degraded` / `_excluded`: hosts by EDS status, outlier
+    /// ejection and active health checking (a host is healthy only if nothing fails it).
+    func membershipSamples(cluster name: String) -> [StatSample] {
+        let (endpoints, health, changes) = state.withLock { ($0.resolved[name] ?? [], $0.hostHealth[name] ?? [:], $0.membershipChanges[name] ?? 0) }
+        var healthy = 0, degraded = 0, excluded = 0
+        for endpoint in endpoints {
+            let usable = health[endpoint.address]?.isUsable ?? true
+            switch endpoint.status {
+            case .healthy where usable: healthy += 1
+            case .degraded where usable: degraded += 1
+            case .draining: excluded += 1
+            default: break
+            }
+        }
+        return [("membership_total", endpoints.count), ("membership_healthy", healthy), ("membership_degraded", degraded), ("membership_excluded", excluded)]
+            .map { StatSample(family: .cluster, scope: name, suffix: $0.0, kind: .gauge, value: Int64($0.1)) }
+            + [StatSample(family: .cluster, scope: name, suffix: "membership_change", kind: .counter, value: changes)]
     }
 }

@@ -58,6 +58,10 @@ extension SkiffServer: XDSConfigSink {
         let (resources, health) = state.withLock { state -> ([String: ClusterResources], [String: [SocketAddress: HostHealth]]) in
             for cluster in configs {
                 state.clusterConfigs[cluster.name] = cluster
+                let addresses = Set((installed[cluster.name] ?? []).map(\.address))
+                if state.resolved[cluster.name].map({ Set($0.map(\.address)) != addresses }) ?? !addresses.isEmpty {
+                    state.membershipChanges[cluster.name, default: 0] += 1
+                }
                 state.resolved[cluster.name] = installed[cluster.name]
                 if state.clusterResources[cluster.name] == nil {
                     state.clusterResources[cluster.name] = ClusterResources()
@@ -193,9 +197,11 @@ extension SkiffServer {
     }
 
     /// Outlier detection's interval tick for every cluster that has it: ejected hosts whose time
-    /// is up return to the load balancer.
+    /// is up return to the load balancer, multipliers decay, and success-rate and
+    /// failure-percentage detection run over the interval's counts.
     func sweepOutliers() async {
         var nextTick: [String: UInt64] = [:]
+        var random = FastRandom(seed: UInt64(truncatingIfNeeded: ContinuousClockReading.now()))
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
             let now = ContinuousClockReading.now()
@@ -210,9 +216,28 @@ extension SkiffServer {
                 nextTick[name] = due
                 guard now >= due else { continue }
                 nextTick[name] = now + UInt64(detection.interval.nanoseconds)
-                let returned = OutlierDetector.sweep(hosts, resources: resources, now: now)
-                if returned > 0 {
-                    options.logger.info("cluster \(name): \(returned) host(s) back from outlier ejection")
+                let tick = OutlierDetector.intervalTick(hosts, config: detection, resources: resources, now: now, random: &random)
+                if tick.returned > 0 {
+                    options.logger.info("cluster \(name): \(tick.returned) host(s) back from outlier ejection")
+                }
+                guard !tick.ejections.isEmpty else { continue }
+                options.logger.warning("cluster \(name): outlier detection at interval: \(tick.ejections)")
+                state.withLock { state in
+                    var counts = state.outlierTickStats[name] ?? [:]
+                    for ejection in tick.ejections {
+                        switch ejection {
+                        case .ejected(let reason):
+                            counts["ejections_enforced_total", default: 0] += 1
+                            counts["ejections_enforced_" + reason.rawValue, default: 0] += 1
+                            counts["ejections_detected_" + reason.rawValue, default: 0] += 1
+                        case .notEnforced(let reason):
+                            counts["ejections_detected_" + reason.rawValue, default: 0] += 1
+                        case .overflow(let reason):
+                            counts["ejections_overflow", default: 0] += 1
+                            counts["ejections_detected_" + reason.rawValue, default: 0] += 1
+                        }
+                    }
+                    state.outlierTickStats[name] = counts
                 }
             }
         }

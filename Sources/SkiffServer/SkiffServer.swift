@@ -43,6 +43,11 @@ public final class SkiffServer: Sendable {
         /// Outlier-detection state per cluster and host address, shared by the workers.
         var hostHealth: [String: [SocketAddress: HostHealth]] = [:]
         var healthCheckStats: [String: HealthCheckStats] = [:]
+        /// Ejection counts from outlier detection's interval tick (success rate, failure
+        /// percentage), by stat suffix.
+        var outlierTickStats: [String: [String: Int64]] = [:]
+        /// `membership_change`: host set changes per cluster.
+        var membershipChanges: [String: Int64] = [:]
     }
 
     private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {
@@ -205,6 +210,9 @@ public final class SkiffServer: Sendable {
     func updateResolved(cluster: String, endpoints: [ResolvedEndpoint]) async {
         let health = state.withLock { state -> [SocketAddress: HostHealth]? in
             if state.resolved[cluster] == endpoints { return nil }
+            if Set((state.resolved[cluster] ?? []).map(\.address)) != Set(endpoints.map(\.address)) {
+                state.membershipChanges[cluster, default: 0] += 1
+            }
             state.resolved[cluster] = endpoints
             let shared = Self.sharedHealth(
                 state.hostHealth[cluster] ?? [:], for: endpoints, resources: state.clusterResources[cluster],

@@ -86,7 +86,9 @@ public enum ClusterStat {
         "outlier_detection.ejections_enforced_consecutive_gateway_failure",
         "outlier_detection.ejections_detected_consecutive_5xx",
         "outlier_detection.ejections_detected_consecutive_gateway_failure", "outlier_detection.ejections_overflow",
-        "lb_healthy_panic",
+        "lb_healthy_panic", "upstream_rq_per_try_idle_timeout",
+        "outlier_detection.ejections_enforced_consecutive_local_origin_failure",
+        "outlier_detection.ejections_detected_consecutive_local_origin_failure",
     ]
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
 
@@ -125,6 +127,9 @@ public enum ClusterStat {
     public static let odDetectedGateway = StatCounter(32)
     public static let odOverflow = StatCounter(33)
     public static let lbHealthyPanic = StatCounter(34)
+    public static let rqPerTryIdleTimeout = StatCounter(35)
+    public static let odEnforcedLocalOrigin = StatCounter(36)
+    public static let odDetectedLocalOrigin = StatCounter(37)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)
@@ -140,7 +145,7 @@ public enum HTTPStat {
         "downstream_rq_completed", "downstream_rq_timeout", "downstream_rq_rx_reset",
         "downstream_rq_too_large", "downstream_rq_header_timeout", "no_route", "no_cluster",
         "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached", "downstream_rq_idle_timeout",
-        "fault.delays_injected", "fault.aborts_injected", "fault.faults_overflow",
+        "fault.delays_injected", "fault.aborts_injected", "fault.faults_overflow", "downstream_rq_max_duration_reached",
     ]
     static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults"]
 
@@ -167,6 +172,7 @@ public enum HTTPStat {
     public static let faultDelaysInjected = StatCounter(20)
     public static let faultAbortsInjected = StatCounter(21)
     public static let faultsOverflow = StatCounter(22)
+    public static let rqMaxDurationReached = StatCounter(23)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

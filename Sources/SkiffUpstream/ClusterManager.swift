@@ -77,6 +77,7 @@ public final class ClusterManager {
                 var counters = host.counters
                 counters.ejected = host.health.isEjected
                 counters.failedActiveCheck = host.health.isFailingActiveCheck
+                counters.status = host.status
                 return (host.displayName, host.weight, counters)
             }
         }

@@ -54,13 +54,13 @@ public final class HTTP1ConnectionPool {
             resources.release(.pendingRequests)
             completion(result)
         }
-        if resources.tryAcquire(.connections, limit: limits.maxConnections) {
+        if tryAcquireConnectionSlot() {
             connect(served)
         } else if connectionCount == 0 {
             // Over the limit because of other pools: a pool with no connection at all still gets
             // one, or its pending requests could never be served (Envoy does the same).
             cluster.stats.increment(ClusterStat.cxOverflow)
-            resources.forceAcquire(.connections)
+            forceAcquireConnectionSlot()
             connect(served)
         } else {
             cluster.stats.increment(ClusterStat.cxOverflow)
@@ -89,12 +89,28 @@ public final class HTTP1ConnectionPool {
 
     private func connectForWaiters() {
         guard !waiters.isEmpty else { return }
-        let limits = cluster.config.circuitBreakers
-        if cluster.resources.tryAcquire(.connections, limit: limits.maxConnections) {
+        if tryAcquireConnectionSlot() {
             _ = serveWaiter(with: nil)
         } else if connectionCount == 0 {
-            cluster.resources.forceAcquire(.connections)
+            forceAcquireConnectionSlot()
             _ = serveWaiter(with: nil)
+        }
+    }
+
+    /// A slot under the cluster's `max_connections` and, with `per_host_thresholds`, the host's.
+    private func tryAcquireConnectionSlot() -> Bool {
+        guard cluster.resources.tryAcquire(.connections, limit: cluster.config.circuitBreakers.maxConnections) else { return false }
+        if let perHost = cluster.config.perHostMaxConnections, !host.health.connections.incrementIfBelow(perHost) {
+            cluster.resources.release(.connections)
+            return false
+        }
+        return true
+    }
+
+    private func forceAcquireConnectionSlot() {
+        cluster.resources.forceAcquire(.connections)
+        if cluster.config.perHostMaxConnections != nil {
+            host.health.connections.add(1, ordering: .relaxed)
         }
     }
 
@@ -111,6 +127,7 @@ public final class HTTP1ConnectionPool {
         let connection = UpstreamHTTP1Connection()
         connection.pool = self
         connection.resources = cluster.resources
+        connection.hostSlot = cluster.config.perHostMaxConnections != nil ? host.health : nil
         connectionCount += 1
         let bufferLimit = config.bufferLimitBytes
         let bound = NIOLoopBound(connection, eventLoop: cluster.eventLoop)

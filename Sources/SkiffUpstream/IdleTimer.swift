@@ -10,7 +10,7 @@ import SkiffCore
 /// instead of one per request.
 public final class IdleTimer {
     private let eventLoop: any EventLoop
-    private let timeout: TimeAmount
+    private var timeout: TimeAmount
     private let onExpiry: () -> Void
     private var lastActivity: UInt64 = 0
     private var pending: Scheduled<Void>?
@@ -36,6 +36,18 @@ public final class IdleTimer {
     @inline(__always)
     public func touch() {
         lastActivity = ContinuousClockReading.now()
+    }
+
+    /// Changes the timeout (a route's `idle_timeout` replacing the connection manager's); a
+    /// shorter one takes effect at once.
+    public func retime(_ newTimeout: TimeAmount) {
+        guard newTimeout != timeout else { return }
+        let shorter = newTimeout < timeout
+        timeout = newTimeout
+        if shorter, pending != nil {
+            pending?.cancel()
+            schedule(after: newTimeout)
+        }
     }
 
     /// Stops measuring until the next `resume`; the pending task lapses when it fires.

@@ -13,6 +13,8 @@ public final class UpstreamCluster {
     private var balancer: LoadBalancer
     private var weights: [Int] = []
     private var pools: [ObjectIdentifier: HTTP1ConnectionPool] = [:]
+    /// Some host has an EDS status other than healthy.
+    private var hasEndpointStatus = false
 
     init(config: ClusterConfig, eventLoop: any EventLoop, stats: StatsScope, seed: UInt64, resources: ClusterResources) {
         self.resources = resources
@@ -22,33 +24,68 @@ public final class UpstreamCluster {
         self.balancer = LoadBalancer(policy: config.lbPolicy, seed: seed)
     }
 
-    /// Chooses a host for a new request or connection, or nil if the cluster has none. Hosts
-    /// ejected by outlier detection are skipped unless too few are left (the healthy panic
-    /// threshold), in which case every host is used and `lb_healthy_panic` counts it.
+    /// Chooses a host for a new request or connection, or nil if the cluster has none.
+    ///
+    /// While every host is healthy the configured policy picks among all of them. Otherwise
+    /// (outlier ejections, active health checks, EDS statuses) hosts are split as Envoy does:
+    /// ejected, failing and EDS-unhealthy hosts are skipped, degraded hosts take the traffic the
+    /// healthy ones cannot (`HostSetLoad`), DRAINING hosts are never picked; with too few usable
+    /// hosts (the healthy panic threshold) every non-draining host is used and `lb_healthy_panic`
+    /// counts it.
     public func pickHost(random: inout FastRandom) -> UpstreamHost? {
-        if (config.outlierDetection != nil && resources.inUse(.ejectedHosts) > 0) || config.healthCheck != nil {
-            // Two passes over the hosts, no allocation on the request path.
-            var usableCount = 0
-            var total = 0
-            for (index, host) in hosts.enumerated() where host.health.isUsable {
-                usableCount += 1
-                total += weights[index]
-            }
-            if usableCount * 100 < config.healthyPanicThreshold * hosts.count || total == 0 {
-                stats.increment(ClusterStat.lbHealthyPanic)
-            } else {
-                var draw = Int(random.next() % UInt64(total))
-                for (index, host) in hosts.enumerated() where host.health.isUsable {
-                    draw -= weights[index]
-                    if draw < 0 { return host }
-                }
-            }
+        if hasEndpointStatus || (config.outlierDetection != nil && resources.inUse(.ejectedHosts) > 0) || config.healthCheck != nil {
+            return pickAmongUsable(random: &random)
         }
         guard let index = balancer.pick(weights: weights, active: { self.hosts[$0].activeRequests }, random: &random) else {
             stats.increment(ClusterStat.cxNoneHealthy)
             return nil
         }
         return hosts[index]
+    }
+
+    /// Two passes over the hosts (count, then draw by weight), no allocation on the request path.
+    private func pickAmongUsable(random: inout FastRandom) -> UpstreamHost? {
+        var healthy = 0, degraded = 0, total = 0
+        var healthyWeight = 0, degradedWeight = 0, totalWeight = 0
+        for (index, host) in hosts.enumerated() where host.status != .draining {
+            total += 1
+            totalWeight += weights[index]
+            guard host.health.isUsable, host.status != .unhealthy else { continue }
+            if host.status == .degraded {
+                degraded += 1
+                degradedWeight += weights[index]
+            } else {
+                healthy += 1
+                healthyWeight += weights[index]
+            }
+        }
+        guard total > 0 else {
+            stats.increment(ClusterStat.cxNoneHealthy)
+            return nil
+        }
+        let useDegraded: Bool
+        switch HostSetLoad.compute(healthy: healthy, degraded: degraded, total: total, panicThreshold: config.healthyPanicThreshold) {
+        case .panic:
+            stats.increment(ClusterStat.lbHealthyPanic)
+            return draw(weight: totalWeight, random: &random) { $0.status != .draining }
+        case .split(let healthyShare, let degradedShare):
+            useDegraded = degradedShare > 0 && (healthyShare == 0 || Int(random.next() % UInt64(healthyShare + degradedShare)) >= healthyShare)
+        }
+        if useDegraded {
+            return draw(weight: degradedWeight, random: &random) { $0.status == .degraded && $0.health.isUsable }
+        }
+        return draw(weight: healthyWeight, random: &random) { $0.status == .healthy && $0.health.isUsable }
+    }
+
+    /// A weighted draw among the hosts `included` accepts, whose weights sum to `weight`.
+    private func draw(weight: Int, random: inout FastRandom, _ included: (UpstreamHost) -> Bool) -> UpstreamHost? {
+        guard weight > 0 else { return nil }
+        var remaining = Int(random.next() % UInt64(weight))
+        for (index, host) in hosts.enumerated() where included(host) {
+            remaining -= weights[index]
+            if remaining < 0 { return host }
+        }
+        return nil
     }
 
     /// The HTTP/1.1 pool to `host` on this worker.
@@ -76,10 +113,13 @@ public final class UpstreamCluster {
         for endpoint in resolved {
             if let host = existing.removeValue(forKey: endpoint.address) {
                 host.weight = endpoint.weight
+                host.status = endpoint.status
                 if let shared = health[endpoint.address] { host.health = shared }
                 next.append(host)
             } else {
-                next.append(UpstreamHost(address: endpoint.address, weight: endpoint.weight, health: health[endpoint.address] ?? HostHealth()))
+                let host = UpstreamHost(address: endpoint.address, weight: endpoint.weight, health: health[endpoint.address] ?? HostHealth())
+                host.status = endpoint.status
+                next.append(host)
             }
         }
         // Hosts that left: their idle connections close; in-flight requests finish on their own.
@@ -88,6 +128,7 @@ public final class UpstreamCluster {
         }
         hosts = next
         weights = next.map(\.weight)
+        hasEndpointStatus = next.contains { $0.status != .healthy }
         balancer.reset()
     }
 
@@ -99,16 +140,30 @@ public final class UpstreamCluster {
             now: ContinuousClockReading.now(), random: random
         )
         switch result {
-        case .ejected(let fiveXX):
+        case .ejected(let reason):
             stats.increment(ClusterStat.odEnforcedTotal)
-            stats.increment(fiveXX ? ClusterStat.odEnforced5xx : ClusterStat.odEnforcedGateway)
-            stats.increment(fiveXX ? ClusterStat.odDetected5xx : ClusterStat.odDetectedGateway)
-        case .notEnforced(let fiveXX):
-            stats.increment(fiveXX ? ClusterStat.odDetected5xx : ClusterStat.odDetectedGateway)
-        case .overflow:
+            if let (enforced, detected) = Self.counters(reason) {
+                stats.increment(enforced)
+                stats.increment(detected)
+            }
+        case .notEnforced(let reason):
+            if let (_, detected) = Self.counters(reason) { stats.increment(detected) }
+        case .overflow(let reason):
             stats.increment(ClusterStat.odOverflow)
+            if let (_, detected) = Self.counters(reason) { stats.increment(detected) }
         case nil:
             break
+        }
+    }
+
+    /// The worker-side counters of the consecutive-failure detections (rate-based ones run on
+    /// the interval tick and are counted there).
+    static func counters(_ reason: OutlierDetector.Reason) -> (enforced: StatCounter, detected: StatCounter)? {
+        switch reason {
+        case .consecutive5xx: return (ClusterStat.odEnforced5xx, ClusterStat.odDetected5xx)
+        case .consecutiveGatewayFailure: return (ClusterStat.odEnforcedGateway, ClusterStat.odDetectedGateway)
+        case .consecutiveLocalOriginFailure: return (ClusterStat.odEnforcedLocalOrigin, ClusterStat.odDetectedLocalOrigin)
+        default: return nil
         }
     }
 
@@ -128,9 +183,11 @@ extension UpstreamCluster: Sendable {}
 public struct ResolvedEndpoint: Sendable, Hashable {
     public var address: SocketAddress
     public var weight: Int
+    public var status: EndpointStatus
 
-    public init(address: SocketAddress, weight: Int) {
+    public init(address: SocketAddress, weight: Int, status: EndpointStatus = .healthy) {
         self.address = address
         self.weight = weight
+        self.status = status
     }
 }

@@ -23,10 +23,14 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     /// The cluster's circuit-breaker count this connection holds a slot in, released exactly once
     /// when it closes (the pool may be gone by then).
     var resources: ClusterResources?
+    /// The host's `per_host_thresholds` connection count, when the cluster has one.
+    var hostSlot: HostHealth?
 
     func releaseSlot() {
         resources?.release(.connections)
         resources = nil
+        hostSlot?.connections.subtract(1, ordering: .relaxed)
+        hostSlot = nil
     }
     private var idleTimer: IdleTimer?
 

@@ -9,6 +9,8 @@ public final class UpstreamHost {
     /// `ip:port`, as Envoy prints hosts in `/clusters`.
     public let displayName: String
     public internal(set) var weight: Int
+    /// The control plane's `health_status` for this endpoint.
+    public internal(set) var status: EndpointStatus = .healthy
 
     /// Requests in flight to this host (least-request balancing reads it).
     public internal(set) var activeRequests: Int = 0
@@ -57,10 +59,26 @@ extension UpstreamHost: Sendable {}
 
 /// Per-host counters shown by `/clusters` (Envoy's `cluster::host::stat::value` lines).
 public struct HostCounters: Sendable, Equatable {
+    /// Envoy's `health_flags` text: the flags in Envoy's order, or `healthy`.
+    public var healthFlags: String {
+        var flags = ""
+        if failedActiveCheck { flags += "/failed_active_hc" }
+        if ejected { flags += "/failed_outlier_check" }
+        switch status {
+        case .unhealthy: flags += "/failed_eds_health"
+        case .degraded: flags += "/degraded_eds_health"
+        case .draining: flags += "/eds_status_draining"
+        case .healthy: break
+        }
+        return flags.isEmpty ? "healthy" : flags
+    }
+
     /// Ejected by outlier detection (`health_flags::/failed_outlier_check`), at report time.
     public var ejected = false
     /// Failing active health checks (`health_flags::/failed_active_hc`), at report time.
     public var failedActiveCheck = false
+    /// The endpoint's EDS status, at report time.
+    public var status: EndpointStatus = .healthy
     public var cxTotal: UInt64 = 0
     public var cxActive: Int64 = 0
     public var cxConnectFail: UInt64 = 0

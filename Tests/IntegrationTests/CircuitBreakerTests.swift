@@ -85,7 +85,7 @@ struct CircuitBreakerTests {
         // Both first attempts fail at once; one retry fits (max_retries: 1) and runs slowly,
         // holding its slot; the other request gets its 503 back instead of retrying.
         let flaky = try await TestUpstream.start(
-            "flaky", behavior: .failFirstThenDelay(2, status: 503, delay: .milliseconds(400)), group: group
+            "flaky", behavior: .failFirstThenDelay(2, status: 503, delay: .milliseconds(1_200)), group: group
         )
         defer { Task { await flaky.close() } }
         let proxy = try await ProxyHarness.start(Self.bootstrap(
@@ -95,6 +95,46 @@ struct CircuitBreakerTests {
         #expect(results.map(\.status).sorted() == [200, 503], "\(results.map(\.status))")
         #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_retry_overflow") == 1)
         #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_retry") == 1)
+        await proxy.stop()
+    }
+
+    @Test func aRetryBudgetReplacesMaxRetries() async throws {
+        // max_retries would allow 100, but the budget (0 % of active requests, at least one)
+        // allows one retry at a time: the same outcome as `max_retries: 1`.
+        let flaky = try await TestUpstream.start(
+            "flaky", behavior: .failFirstThenDelay(2, status: 503, delay: .milliseconds(1_200)), group: group
+        )
+        defer { Task { await flaky.close() } }
+        let proxy = try await ProxyHarness.start(Self.bootstrap(
+            thresholds: "max_retries: 100\nretry_budget: { budget_percent: { value: 0 }, min_retry_concurrency: 1 }",
+            port: flaky.port, retryPolicy: "retry_on: 5xx\nnum_retries: 3"
+        ), concurrency: 1)
+        let results = try await Self.burst(port: proxy.port(), count: 2)
+        #expect(results.map(\.status).sorted() == [200, 503], "\(results.map(\.status))")
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.upstream_rq_retry_overflow") == 1)
+        await proxy.stop()
+    }
+
+    @Test func perHostMaxConnectionsQueuesRequestsOnOneConnection() async throws {
+        let slow = try await TestUpstream.start("slow", behavior: .delay(.milliseconds(150)), group: group)
+        defer { Task { await slow.close() } }
+        let yaml = Bootstrap.http(
+            routes: """
+                - match: { prefix: "/" }
+                  route: { cluster: backend }
+                """,
+            clusters: [Bootstrap.cluster("backend", ports: [slow.port], extra: """
+                circuit_breakers:
+                  per_host_thresholds:
+                  - max_connections: 1
+                """)]
+        )
+        // One worker: as in Envoy, a worker whose pool has no connection at all still opens one.
+        let proxy = try await ProxyHarness.start(yaml, concurrency: 1)
+        let results = try await Self.burst(port: proxy.port(), count: 4)
+        #expect(results.allSatisfy { $0.status == 200 }, "\(results.map(\.status))")
+        #expect(slow.connections == 1, "the other requests wait for the one connection")
+        #expect((try await XDSTestsStat.value(proxy, "cluster.backend.upstream_cx_overflow") ?? 0) >= 1)
         await proxy.stop()
     }
 }

@@ -31,6 +31,15 @@ struct LocalRateLimitTests {
         filter_enforced: { default_value: { numerator: 100 } }
         """
 
+    /// A generous default bucket and one token a minute for `api_key=abc`.
+    static let oneTokenForKeyABC = """
+        stat_prefix: keys
+        token_bucket: { max_tokens: 1000, fill_interval: 1s }
+        descriptors:
+        - entries: [{ key: api_key, value: abc }]
+          token_bucket: { max_tokens: 1, fill_interval: 60s }
+        """
+
     @Test func theBucketLimitsAndRefills() async throws {
         let upstream = try await TestUpstream.start("a", group: group)
         defer { Task { await upstream.close() } }
@@ -72,11 +81,7 @@ struct LocalRateLimitTests {
         let upstream = try await TestUpstream.start("a", group: group)
         defer { Task { await upstream.close() } }
         let proxy = try await ProxyHarness.start(Self.bootstrap(port: upstream.port, filter: """
-            stat_prefix: keys
-            token_bucket: { max_tokens: 1000, fill_interval: 1s }
-            descriptors:
-            - entries: [{ key: api_key, value: abc }]
-              token_bucket: { max_tokens: 1, fill_interval: 60s }
+            \(Self.oneTokenForKeyABC)
             rate_limits:
             - actions:
               - request_headers: { header_name: x-api-key, descriptor_key: api_key }
@@ -111,6 +116,33 @@ struct LocalRateLimitTests {
         #expect(try await client.get("/limited").status == 200)
         #expect(try await client.get("/limited").status == 429)
         for _ in 0..<5 { #expect(try await client.get("/free").status == 200) }
+        await client.close()
+        await proxy.stop()
+    }
+
+    /// Without `rate_limits` of its own the filter takes the route's (`RouteAction.rate_limits`),
+    /// so only that route builds the per-key descriptor.
+    @Test func routeRateLimitsBuildTheDescriptors() async throws {
+        let upstream = try await TestUpstream.start("a", group: group)
+        defer { Task { await upstream.close() } }
+        let routes = """
+            - match: { prefix: "/keyed" }
+              route:
+                cluster: backend
+                rate_limits:
+                - actions:
+                  - request_headers: { header_name: x-api-key, descriptor_key: api_key }
+            - match: { prefix: "/" }
+              route: { cluster: backend }
+            """
+        let proxy = try await ProxyHarness.start(Self.bootstrap(port: upstream.port, filter: """
+            \(Self.oneTokenForKeyABC)
+            \(Self.enabled)
+            """, routes: routes))
+        let client = try await proxy.client()
+        #expect(try await client.get("/keyed", headers: [("x-api-key", "abc")]).status == 200)
+        #expect(try await client.get("/keyed", headers: [("x-api-key", "abc")]).status == 429)
+        #expect(try await client.get("/other", headers: [("x-api-key", "abc")]).status == 200)
         await client.close()
         await proxy.stop()
     }

@@ -56,11 +56,16 @@ struct RetryTests {
         await proxy.stop()
     }
 
-    @Test func aHungFirstAttemptIsRetriedAfterThePerTryTimeout() async throws {
+    /// `per_try_timeout` (from the end of the request) and `per_try_idle_timeout` (no upstream
+    /// bytes) both abandon a hung first attempt and retry it.
+    @Test(arguments: [
+        ("per_try_timeout", "upstream_rq_per_try_timeout"), ("per_try_idle_timeout", "upstream_rq_per_try_idle_timeout"),
+    ])
+    func aHungFirstAttemptIsRetriedAfterThePerTryTimer(field: String, counter: String) async throws {
         let hung = try await TestUpstream.start("a", behavior: .hangFirst(1), group: group)
         defer { Task { await hung.close() } }
         let proxy = try await ProxyHarness.start(Self.bootstrap(
-            policy: "retry_on: \(Self.istioRetryOn)\nnum_retries: 2\nper_try_timeout: 0.2s", hosts: [hung.port]
+            policy: "retry_on: \(Self.istioRetryOn)\nnum_retries: 2\n\(field): 0.2s", hosts: [hung.port]
         ))
         let client = try await proxy.client()
         let started = ContinuousClock.now
@@ -68,7 +73,7 @@ struct RetryTests {
         let elapsed = ContinuousClock.now - started
         #expect(response.status == 200)
         #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(2), "\(elapsed)")
-        #expect(try await stat(proxy, "cluster.backend.upstream_rq_per_try_timeout") == 1)
+        #expect(try await stat(proxy, "cluster.backend." + counter) == 1)
         #expect(try await stat(proxy, "cluster.backend.upstream_rq_retry") == 1)
         await client.close()
         await proxy.stop()

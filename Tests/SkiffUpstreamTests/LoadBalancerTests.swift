@@ -51,4 +51,16 @@ struct LoadBalancerTests {
         var random = FastRandom(seed: 3)
         #expect(lb.pick(weights: [], active: { _ in 0 }, random: &random) == nil)
     }
+
+    /// Envoy's numbers: 1 healthy and 1 degraded of 3 counted hosts (a DRAINING one is not
+    /// counted) → 46 % each before scaling, so traffic splits evenly; all healthy → no
+    /// degraded traffic; too few usable → panic.
+    @Test func hostSetLoadFollowsEnvoysOverprovisioningFactor() {
+        #expect(HostSetLoad.compute(healthy: 1, degraded: 1, total: 3, panicThreshold: 50) == .split(healthy: 46, degraded: 46))
+        #expect(HostSetLoad.compute(healthy: 4, degraded: 0, total: 4, panicThreshold: 50) == .split(healthy: 100, degraded: 0))
+        #expect(HostSetLoad.compute(healthy: 3, degraded: 1, total: 4, panicThreshold: 50) == .split(healthy: 100, degraded: 0))
+        #expect(HostSetLoad.compute(healthy: 2, degraded: 2, total: 4, panicThreshold: 50) == .split(healthy: 70, degraded: 30))
+        #expect(HostSetLoad.compute(healthy: 1, degraded: 0, total: 4, panicThreshold: 50) == .panic)
+        #expect(HostSetLoad.compute(healthy: 0, degraded: 0, total: 0, panicThreshold: 0) == .panic)
+    }
 }

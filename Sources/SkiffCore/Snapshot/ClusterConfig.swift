@@ -48,6 +48,9 @@ public struct ClusterConfig: Sendable {
     public var edsServiceName: String?
     /// `circuit_breakers.thresholds` for the DEFAULT priority (Envoy's defaults when absent).
     public var circuitBreakers = CircuitBreakerThresholds()
+    /// `circuit_breakers.per_host_thresholds[].max_connections` (DEFAULT priority), per host
+    /// across workers.
+    public var perHostMaxConnections: Int?
     /// `outlier_detection`; nil when absent (no ejection).
     public var outlierDetection: OutlierDetectionConfig? = nil
     /// `common_lb_config.healthy_panic_threshold` (default 50 %): below this share of usable
@@ -79,11 +82,29 @@ public struct EndpointConfig: Sendable, Hashable {
     public var address: SocketAddressConfig
     /// `load_balancing_weight` (default 1).
     public var weight: Int
+    /// `health_status` as the control plane reports it.
+    public var status: EndpointStatus
 
-    public init(address: SocketAddressConfig, weight: Int) {
+    public init(address: SocketAddressConfig, weight: Int, status: EndpointStatus = .healthy) {
         self.address = address
         self.weight = weight
+        self.status = status
     }
+}
+
+/// `LbEndpoint.health_status` as Envoy's load balancer uses it.
+public enum EndpointStatus: Sendable, Hashable {
+    /// HEALTHY or UNKNOWN: used.
+    case healthy
+    /// UNHEALTHY or TIMEOUT: counted in the cluster's size but not used unless in panic
+    /// (`/failed_eds_health`).
+    case unhealthy
+    /// DEGRADED: used for the share of traffic the healthy hosts cannot take (Envoy's
+    /// overprovisioning factor 1.4), `/degraded_eds_health`.
+    case degraded
+    /// DRAINING: excluded from load balancing and from the cluster's size; connections already
+    /// open finish (`/eds_status_draining`).
+    case draining
 }
 
 /// Which cluster(s) a route or TCP proxy sends to.
@@ -119,6 +140,27 @@ public struct CircuitBreakerThresholds: Sendable, Equatable {
     public var maxRetries = 3
     /// `track_remaining`: publish `circuit_breakers.default.remaining_*` gauges.
     public var trackRemaining = false
+    /// `retry_budget`: when set it replaces `max_retries`.
+    public var retryBudget: RetryBudget?
 
     public init() {}
+
+    /// The retries allowed at once: `max_retries`, or with a budget `budget_percent` of the
+    /// active plus pending requests, never below `min_retry_concurrency`.
+    public func retryLimit(activeRequests: Int, pendingRequests: Int) -> Int {
+        guard let budget = retryBudget else { return maxRetries }
+        let share = Int(budget.budgetPercent * Double(activeRequests + pendingRequests) / 100)
+        return max(share, budget.minRetryConcurrency)
+    }
+}
+
+/// `circuit_breakers.thresholds[].retry_budget` (Envoy's defaults: 20 %, at least 3).
+public struct RetryBudget: Sendable, Equatable {
+    public var budgetPercent: Double = 20
+    public var minRetryConcurrency = 3
+
+    public init(budgetPercent: Double = 20, minRetryConcurrency: Int = 3) {
+        self.budgetPercent = budgetPercent
+        self.minRetryConcurrency = minRetryConcurrency
+    }
 }

@@ -34,12 +34,16 @@ public struct FaultConfig: Sendable {
     }
 
     public struct Abort: Sendable {
-        /// `http_status`; nil with `header_abort` (the request's `x-envoy-fault-abort-request`).
+        /// `http_status`; nil with `grpc_status` or `header_abort` (the request's
+        /// `x-envoy-fault-abort-request` / `x-envoy-fault-abort-grpc-request`).
         public var httpStatus: Int?
+        /// `grpc_status`: gRPC callers get it; others get HTTP 200, as from Envoy.
+        public var grpcStatus: Int?
         public var percentage: FractionalPercent
 
-        public init(httpStatus: Int?, percentage: FractionalPercent) {
+        public init(httpStatus: Int?, grpcStatus: Int? = nil, percentage: FractionalPercent) {
             self.httpStatus = httpStatus
+            self.grpcStatus = grpcStatus
             self.percentage = percentage
         }
     }

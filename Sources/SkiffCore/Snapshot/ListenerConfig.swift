@@ -69,6 +69,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var requestTimeout: TimeAmount?
     /// `stream_idle_timeout` (default 5 min; nil disables).
     public var streamIdleTimeout: TimeAmount?
+    /// `common_http_protocol_options.max_stream_duration` (default none): a stream's whole life.
+    public var maxStreamDuration: TimeAmount?
     /// `server_name` (Envoy default "envoy"), written as the `server` response header.
     public var serverName: String
     /// `use_remote_address`: whether to append the peer address to `x-forwarded-for`.
@@ -91,6 +93,7 @@ public struct HTTPConnectionManagerConfig: Sendable {
         self.requestHeadersTimeout = nil
         self.requestTimeout = nil
         self.streamIdleTimeout = .minutes(5)
+        self.maxStreamDuration = nil
         self.serverName = "envoy"
         self.useRemoteAddress = false
         self.skipXFFAppend = false

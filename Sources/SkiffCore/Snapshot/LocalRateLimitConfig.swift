@@ -74,6 +74,16 @@ public struct LocalRateLimitConfig: Sendable {
         case genericKey(key: String, value: String)
     }
 
+    /// `vh_rate_limits`: whether the virtual host's `rate_limits` count when the filter has none.
+    public enum VirtualHostRateLimits: Sendable {
+        /// OVERRIDE (default): the virtual host's only when the route has none.
+        case override
+        /// INCLUDE: the route's and the virtual host's.
+        case include
+        /// IGNORE: the route's only.
+        case ignore
+    }
+
     public struct Descriptor: Sendable {
         public var entries: [(key: String, value: String)]
         public var bucket: SharedTokenBucket
@@ -92,8 +102,12 @@ public struct LocalRateLimitConfig: Sendable {
     public var enforced: FractionalPercent
     public var responseHeaders: HeaderMutations
     public var descriptors: [Descriptor]
-    /// `rate_limits`: each entry's actions build one request descriptor.
+    /// `rate_limits`: each entry's actions build one request descriptor. When empty, the route's
+    /// and virtual host's `rate_limits` of this filter's `stage` are used.
     public var rateLimits: [[Action]]
+    /// `stage` (default 0): which route `rate_limits` entries apply.
+    public var stage: Int
+    public var virtualHostRateLimits: VirtualHostRateLimits
     /// `enable_x_ratelimit_headers: DRAFT_VERSION_03`.
     public var xRateLimitHeaders: Bool
     /// `always_consume_default_token_bucket` (default true).
@@ -108,7 +122,21 @@ public struct LocalRateLimitConfig: Sendable {
         self.responseHeaders = HeaderMutations()
         self.descriptors = []
         self.rateLimits = []
+        self.stage = 0
+        self.virtualHostRateLimits = .override
         self.xRateLimitHeaders = false
         self.alwaysConsumeDefault = true
+    }
+}
+
+/// One `envoy.config.route.v3.RateLimit` on a route or virtual host: at filter `stage`, its
+/// actions build one request descriptor.
+public struct RateLimitRule: Sendable {
+    public var stage: Int
+    public var actions: [LocalRateLimitConfig.Action]
+
+    public init(stage: Int, actions: [LocalRateLimitConfig.Action]) {
+        self.stage = stage
+        self.actions = actions
     }
 }

@@ -58,6 +58,8 @@ public struct VirtualHost: Sendable {
     public var routes: [Route]
     public var requestHeaders: HeaderMutations
     public var responseHeaders: HeaderMutations
+    /// `rate_limits`, for the local rate limit filter.
+    public var rateLimits: [RateLimitRule] = []
 
     public init(
         name: String, domains: [String], routes: [Route],
@@ -164,6 +166,19 @@ public struct ForwardAction: Sendable {
     /// `retry_policy` (the route's, else its virtual host's); nil: no retries unless the request
     /// asks with `x-envoy-retry-on`.
     public var retryPolicy: RetryPolicy?
+    /// `idle_timeout`: replaces the connection manager's `stream_idle_timeout` for this route;
+    /// nil inherits it, zero disables it.
+    public var idleTimeout: TimeAmount?
+    /// `max_stream_duration.max_stream_duration`: replaces the connection manager's
+    /// `max_stream_duration`; nil inherits it, zero disables it.
+    public var maxStreamDuration: TimeAmount?
+    /// `max_stream_duration.grpc_timeout_header_max`: when set, a gRPC request's `grpc-timeout`
+    /// becomes its stream duration, capped by this (zero: no cap).
+    public var grpcTimeoutHeaderMax: TimeAmount?
+    /// `max_stream_duration.grpc_timeout_header_offset`: taken off the `grpc-timeout` value.
+    public var grpcTimeoutHeaderOffset: TimeAmount?
+    /// `rate_limits`, for the local rate limit filter.
+    public var rateLimits: [RateLimitRule] = []
 
     public init(target: ClusterTarget, timeout: TimeAmount? = .seconds(15), prefixRewrite: String? = nil, hostRewrite: String? = nil) {
         self.target = target
@@ -171,6 +186,10 @@ public struct ForwardAction: Sendable {
         self.prefixRewrite = prefixRewrite
         self.hostRewrite = hostRewrite
         self.retryPolicy = nil
+        self.idleTimeout = nil
+        self.maxStreamDuration = nil
+        self.grpcTimeoutHeaderMax = nil
+        self.grpcTimeoutHeaderOffset = nil
     }
 }
 
