@@ -203,9 +203,12 @@ enum ClusterTranslator {
             check,
             allowed: [
                 "timeout", "interval", "interval_jitter", "unhealthy_threshold", "healthy_threshold",
-                "http_health_check", "tcp_health_check",
+                "http_health_check", "tcp_health_check", "interval_jitter_percent", "initial_jitter",
+                "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval", "unhealthy_edge_interval",
+                "healthy_edge_interval", "reuse_connection", "always_log_health_check_failures",
+                "always_log_health_check_success",
             ],
-            at: path, hint: "grpc and custom health checkers, no_traffic_interval and event logs arrive later"
+            at: path, hint: "grpc and custom health checkers and event logs arrive later"
         )
         guard check.hasTimeout, check.hasInterval, check.hasUnhealthyThreshold, check.hasHealthyThreshold else {
             throw path.error("timeout, interval, unhealthy_threshold and healthy_threshold are required")
@@ -240,6 +243,19 @@ enum ClusterTranslator {
             unhealthyThreshold: max(1, Int(check.unhealthyThreshold.value)), healthyThreshold: max(1, Int(check.healthyThreshold.value))
         )
         if check.hasIntervalJitter { out.intervalJitter = ProtoValues.duration(check.intervalJitter) }
+        out.intervalJitterPercent = Int(check.intervalJitterPercent)
+        if check.hasInitialJitter { out.initialJitter = ProtoValues.duration(check.initialJitter) }
+        func positive(_ duration: Google_Protobuf_Duration, _ isSet: Bool, _ field: String) throws -> TimeAmount? {
+            guard isSet else { return nil }
+            let value = ProtoValues.duration(duration)
+            guard value.nanoseconds >= 1_000_000 else { throw (path / field).error("must be at least 1ms") }
+            return value
+        }
+        out.noTrafficInterval = try positive(check.noTrafficInterval, check.hasNoTrafficInterval, "no_traffic_interval") ?? .seconds(60)
+        out.noTrafficHealthyInterval = try positive(check.noTrafficHealthyInterval, check.hasNoTrafficHealthyInterval, "no_traffic_healthy_interval")
+        out.unhealthyInterval = try positive(check.unhealthyInterval, check.hasUnhealthyInterval, "unhealthy_interval")
+        out.unhealthyEdgeInterval = try positive(check.unhealthyEdgeInterval, check.hasUnhealthyEdgeInterval, "unhealthy_edge_interval")
+        out.healthyEdgeInterval = try positive(check.healthyEdgeInterval, check.hasHealthyEdgeInterval, "healthy_edge_interval")
         guard out.interval.nanoseconds >= 1_000_000, out.timeout.nanoseconds >= 1_000_000 else {
             throw path.error("interval and timeout must be at least 1ms")
         }

@@ -5,10 +5,12 @@ import SkiffUpstream
 
 /// Active health checking for every cluster that has `health_checks`, on the control plane.
 ///
-/// Each `interval` (plus up to `interval_jitter`) every host is probed; `unhealthy_threshold`
-/// failures in a row mark it unhealthy, `healthy_threshold` successes in a row healthy again,
-/// and a new host passes on its first success (Envoy's pending state). The verdict goes into the
-/// host's shared `HostHealth`, which every worker's load balancer reads.
+/// Each host has its own schedule (`HealthCheckConfig.nextDelay`: `no_traffic_interval` until the
+/// cluster carried traffic, then `interval` / `unhealthy_interval` and the edge intervals after a
+/// change, plus jitter); the first check runs at once (after up to `initial_jitter`).
+/// `unhealthy_threshold` failures in a row mark a host unhealthy, `healthy_threshold` successes in
+/// a row healthy again, and a new host passes on its first success (Envoy's pending state). The
+/// verdict goes into the host's shared `HostHealth`, which every worker's load balancer reads.
 struct HealthChecker {
     let server: SkiffServer
 
@@ -16,36 +18,44 @@ struct HealthChecker {
         var successes = 0
         var failures = 0
         var checked = false
+        var nextCheck: UInt64 = 0
     }
 
     func run() async {
-        var nextTick: [String: UInt64] = [:]
         var streaks: [String: [SocketAddress: Streak]] = [:]
         var random = FastRandom()
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
             let now = ContinuousClockReading.now()
-            let due = server.state.withLock { state in
-                state.clusterConfigs.compactMap { name, config -> (String, HealthCheckConfig, [SocketAddress: HostHealth])? in
+            let clusters = server.state.withLock { state in
+                state.clusterConfigs.compactMap { name, config -> (String, HealthCheckConfig, [SocketAddress: HostHealth], Bool)? in
                     guard let check = config.healthCheck else { return nil }
-                    return (name, check, state.hostHealth[name] ?? [:])
+                    return (name, check, state.hostHealth[name] ?? [:], state.clusterResources[name]?.hadTraffic ?? false)
                 }
             }
-            for (name, check, hosts) in due where now >= nextTick[name] ?? 0 {
-                let jitter = check.intervalJitter.nanoseconds > 0 ? random.next() % UInt64(check.intervalJitter.nanoseconds) : 0
-                nextTick[name] = now + UInt64(check.interval.nanoseconds) + jitter
-                let results = await probeAll(check, cluster: name, hosts: Array(hosts.keys))
+            for (name, check, hosts, hadTraffic) in clusters {
                 var clusterStreaks = streaks[name] ?? [:]
+                var due: [SocketAddress] = []
+                for address in hosts.keys {
+                    if clusterStreaks[address] == nil {
+                        var fresh = Streak()
+                        let initial = check.initialJitter.nanoseconds
+                        fresh.nextCheck = now + (initial > 0 ? random.next() % UInt64(initial) : 0)
+                        clusterStreaks[address] = fresh
+                    }
+                    if now >= clusterStreaks[address]!.nextCheck { due.append(address) }
+                }
+                let results = due.isEmpty ? [] : await probeAll(check, cluster: name, hosts: due)
                 var counts = (attempt: 0, success: 0, failure: 0, network: 0)
                 for (address, result) in results {
-                    guard let health = hosts[address] else { continue }
+                    guard let health = hosts[address], var streak = clusterStreaks[address] else { continue }
                     counts.attempt += 1
-                    var streak = clusterStreaks[address] ?? Streak()
+                    let wasHealthy = !health.isFailingActiveCheck
                     if result == .healthy {
                         counts.success += 1
                         streak.successes += 1
                         streak.failures = 0
-                        if health.isFailingActiveCheck, !streak.checked || streak.successes >= check.healthyThreshold {
+                        if !wasHealthy, !streak.checked || streak.successes >= check.healthyThreshold {
                             health.setActiveCheck(healthy: true)
                             server.options.logger.info("cluster \(name): \(address) healthy")
                         }
@@ -54,15 +64,19 @@ struct HealthChecker {
                         if result == .networkFailure { counts.network += 1 }
                         streak.failures += 1
                         streak.successes = 0
-                        if !health.isFailingActiveCheck, streak.failures >= check.unhealthyThreshold {
+                        if wasHealthy, streak.failures >= check.unhealthyThreshold {
                             health.setActiveCheck(healthy: false)
                             server.options.logger.info("cluster \(name): \(address) unhealthy after \(streak.failures) failed checks")
                         }
                     }
                     streak.checked = true
+                    let healthy = !health.isFailingActiveCheck
+                    let delay = check.nextDelay(hadTraffic: hadTraffic, healthy: healthy, justChanged: healthy != wasHealthy, random: random.next())
+                    streak.nextCheck = ContinuousClockReading.now() + UInt64(delay.nanoseconds)
                     clusterStreaks[address] = streak
                 }
                 streaks[name] = clusterStreaks.filter { hosts[$0.key] != nil }
+                guard counts.attempt > 0 else { continue }
                 let final = counts
                 server.state.withLock { state in
                     var stats = state.healthCheckStats[name] ?? HealthCheckStats()

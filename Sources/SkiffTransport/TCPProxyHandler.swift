@@ -83,6 +83,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         }
         self.host = host
         cluster.stats.increment(ClusterStat.cxTotal)
+        cluster.resources.markTraffic()
         host.counters.cxTotal += 1
         let upstream = TCPUpstreamHandler(downstream: self)
         let bound = NIOLoopBound(upstream, eventLoop: worker.eventLoop)

@@ -19,8 +19,17 @@ public final class ClusterResources: Sendable {
     private let requests = Atomic<Int>(0)
     private let retries = Atomic<Int>(0)
     private let ejectedHosts = Atomic<Int>(0)
+    private let connected = Atomic<Bool>(false)
 
     public init() {}
+
+    /// Whether the cluster ever opened an upstream connection (Envoy's "has had traffic", which
+    /// switches health checking from `no_traffic_interval` to `interval`).
+    public var hadTraffic: Bool { connected.load(ordering: .relaxed) }
+
+    public func markTraffic() {
+        if !connected.load(ordering: .relaxed) { connected.store(true, ordering: .relaxed) }
+    }
 
     private func withCounter<R>(_ kind: Kind, _ body: (borrowing Atomic<Int>) -> R) -> R {
         switch kind {

@@ -121,6 +121,7 @@ public final class HTTP1ConnectionPool {
         let host = self.host
         stats.increment(ClusterStat.cxTotal)
         stats.increment(ClusterStat.cxHTTP1Total)
+        cluster.resources.markTraffic()
         stats.increment(ClusterStat.rqPendingTotal)
         stats.adjust(ClusterStat.rqPendingActive, by: 1)
         host.counters.cxTotal += 1

@@ -7,7 +7,7 @@ import Testing
 struct HealthCheckTests {
     var group: MultiThreadedEventLoopGroup { .singleton }
 
-    static func bootstrap(ports: [Int], check: String) -> String {
+    static func bootstrap(ports: [Int], check: String, noTrafficInterval: String = "0.1s") -> String {
         Bootstrap.http(
             routes: """
                 - match: { prefix: "/" }
@@ -17,6 +17,7 @@ struct HealthCheckTests {
                 health_checks:
                 - timeout: 0.2s
                   interval: 0.1s
+                  no_traffic_interval: \(noTrafficInterval)
                   unhealthy_threshold: 2
                   healthy_threshold: 2
                 \(Bootstrap.indented(check, 2))
@@ -77,6 +78,20 @@ struct HealthCheckTests {
         }
         #expect(try await XDSTestsStat.value(proxy, "cluster.backend.health_check.network_failure") ?? 0 >= 1)
         await client.close()
+        await proxy.stop()
+    }
+
+    /// As in Envoy, a cluster that never carried traffic is checked at `no_traffic_interval`
+    /// (default 60 s), not `interval`: one round at start, then quiet.
+    @Test func aClusterWithoutTrafficIsCheckedAtTheNoTrafficInterval() async throws {
+        let upstream = try await TestUpstream.start("a", group: group)
+        defer { Task { await upstream.close() } }
+        let proxy = try await ProxyHarness.start(Self.bootstrap(
+            ports: [upstream.port], check: "tcp_health_check: {}", noTrafficInterval: "60s"
+        ))
+        try await waitForStat(proxy, "cluster.backend.health_check.healthy", 1)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(try await XDSTestsStat.value(proxy, "cluster.backend.health_check.attempt") == 1)
         await proxy.stop()
     }
 }

@@ -32,3 +32,26 @@ struct ProxyErrorTests {
         #expect(SocketAddressConfig(host: "::1", port: 80).statName == "[::1]_80")
     }
 }
+
+/// Envoy's health-check intervals by traffic and host state.
+struct HealthCheckScheduleTests {
+    @Test func intervalsFollowTrafficAndHostState() {
+        var check = HealthCheckConfig(kind: .tcp(send: [], receive: []), timeout: .seconds(1), interval: .seconds(5),
+                                      unhealthyThreshold: 2, healthyThreshold: 2)
+        #expect(check.nextDelay(hadTraffic: false, healthy: true, justChanged: false, random: 0) == .seconds(60))
+        #expect(check.nextDelay(hadTraffic: true, healthy: true, justChanged: false, random: 0) == .seconds(5))
+        #expect(check.nextDelay(hadTraffic: true, healthy: false, justChanged: true, random: 0) == .seconds(5))
+        check.unhealthyInterval = .seconds(2)
+        check.unhealthyEdgeInterval = .seconds(1)
+        check.healthyEdgeInterval = .milliseconds(500)
+        check.noTrafficHealthyInterval = .seconds(90)
+        #expect(check.nextDelay(hadTraffic: true, healthy: false, justChanged: false, random: 0) == .seconds(2))
+        #expect(check.nextDelay(hadTraffic: true, healthy: false, justChanged: true, random: 0) == .seconds(1))
+        #expect(check.nextDelay(hadTraffic: true, healthy: true, justChanged: true, random: 0) == .milliseconds(500))
+        #expect(check.nextDelay(hadTraffic: false, healthy: true, justChanged: false, random: 0) == .seconds(90))
+        #expect(check.nextDelay(hadTraffic: false, healthy: false, justChanged: false, random: 0) == .seconds(60))
+        check.intervalJitter = .seconds(1)
+        let jittered = check.nextDelay(hadTraffic: true, healthy: true, justChanged: false, random: 123_456_789_012)
+        #expect(jittered >= .seconds(5) && jittered < .seconds(6))
+    }
+}
