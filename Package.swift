@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     ],
     targets: [
         .target(
@@ -56,9 +60,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SkiffTLS",
+            dependencies: [
+                "SkiffCore", "SkiffRouting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SkiffUpstream",
             dependencies: [
-                "SkiffCore", "SkiffTelemetry",
+                "SkiffCore", "SkiffTelemetry", "SkiffTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,10 +97,11 @@ let package = Package(
         .target(
             name: "SkiffTransport",
             dependencies: [
-                "SkiffCore", "SkiffRouting", "SkiffUpstream", "SkiffHTTP", "SkiffTelemetry",
+                "SkiffCore", "SkiffRouting", "SkiffUpstream", "SkiffHTTP", "SkiffTelemetry", "SkiffTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -113,7 +133,7 @@ let package = Package(
             name: "SkiffServer",
             dependencies: [
                 "SkiffCore", "SkiffConfig", "SkiffTransport", "SkiffUpstream", "SkiffAdmin",
-                "SkiffTelemetry", "SkiffXDS",
+                "SkiffTelemetry", "SkiffXDS", "SkiffTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -125,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "SkiffServer", "SkiffConfig", "SkiffCore", "EnvoyAPI",
+                "SkiffServer", "SkiffConfig", "SkiffCore", "EnvoyAPI", "SkiffTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -175,6 +195,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SkiffTLSTests",
+            dependencies: ["SkiffTLS", "SkiffCore", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SkiffTelemetryTests",
             dependencies: ["SkiffTelemetry", "SkiffCore"],
             swiftSettings: swiftSettings
@@ -182,7 +207,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SkiffServer", "SkiffConfig", "SkiffCore",
+                "SkiffServer", "SkiffConfig", "SkiffCore", "SkiffTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

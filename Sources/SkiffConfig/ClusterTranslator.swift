@@ -10,7 +10,7 @@ enum ClusterTranslator {
         "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
         "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
         "eds_cluster_config", "http2_protocol_options", "circuit_breakers", "outlier_detection", "common_lb_config",
-        "health_checks",
+        "health_checks", "transport_socket", "transport_socket_matches",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -82,7 +82,13 @@ enum ClusterTranslator {
                 guard weight >= 1 else {
                     throw (endpointPath / "load_balancing_weight").error("must be at least 1")
                 }
-                endpoints.append(EndpointConfig(address: address, weight: weight, status: status))
+                var socketMatch: [String: String] = [:]
+                if let fields = lbEndpoint.metadata.filterMetadata["envoy.transport_socket_match"]?.fields {
+                    for (key, value) in fields {
+                        if case .stringValue(let text) = value.kind { socketMatch[key] = text }
+                    }
+                }
+                endpoints.append(EndpointConfig(address: address, weight: weight, status: status, socketMatch: socketMatch))
             }
         }
         return endpoints
@@ -153,6 +159,22 @@ enum ClusterTranslator {
         if cluster.hasCircuitBreakers {
             config.circuitBreakers = try circuitBreakers(cluster.circuitBreakers, at: path / "circuit_breakers")
             config.perHostMaxConnections = try perHostMaxConnections(cluster.circuitBreakers, at: path / "circuit_breakers")
+        }
+        if cluster.hasTransportSocket {
+            config.tls = try TLSTranslator.upstream(cluster.transportSocket, at: path / "transport_socket")
+        }
+        for (index, entry) in cluster.transportSocketMatches.enumerated() {
+            let entryPath = path / "transport_socket_matches" / index
+            try SupportedFields.check(entry, allowed: ["name", "match", "transport_socket"], at: entryPath)
+            var match: [String: String] = [:]
+            for (key, value) in entry.match.fields {
+                guard case .stringValue(let text) = value.kind else {
+                    throw (entryPath / "match" / key).error("match values must be strings")
+                }
+                match[key] = text
+            }
+            let tls = entry.hasTransportSocket ? try TLSTranslator.upstream(entry.transportSocket, at: entryPath / "transport_socket") : nil
+            config.transportSocketMatches.append(TransportSocketMatch(name: entry.name, match: match, tls: tls))
         }
         for (key, any) in cluster.typedExtensionProtocolOptions.sorted(by: { $0.key < $1.key }) {
             try applyProtocolOptions(key: key, any: any, to: &config, at: path / "typed_extension_protocol_options" / key)

@@ -13,7 +13,8 @@ enum ListenerTranslator {
             listener,
             allowed: [
                 "name", "address", "filter_chains", "default_filter_chain", "per_connection_buffer_limit_bytes",
-                "stat_prefix", "traffic_direction", "enable_reuse_port", "metadata",
+                "stat_prefix", "traffic_direction", "enable_reuse_port", "metadata", "listener_filters",
+                "listener_filters_timeout", "continue_on_listener_filters_timeout",
             ],
             at: path
         )
@@ -37,18 +38,50 @@ enum ListenerTranslator {
         let bufferLimit = listener.hasPerConnectionBufferLimitBytes
             ? max(Int(listener.perConnectionBufferLimitBytes.value), 1024) : 1024 * 1024
         let statPrefix = listener.statPrefix.isEmpty ? address.statName : listener.statPrefix
-        return ListenerConfig(name: name, address: address, filterChains: chains, bufferLimitBytes: bufferLimit, statPrefix: statPrefix)
+        var out = ListenerConfig(name: name, address: address, filterChains: chains, bufferLimitBytes: bufferLimit, statPrefix: statPrefix)
+        for (index, filter) in listener.listenerFilters.enumerated() {
+            let filterPath = path / "listener_filters" / index
+            let typeName: String
+            switch filter.configType {
+            case .typedConfig(let any): typeName = any.typeURL.split(separator: "/").last.map(String.init) ?? any.typeURL
+            default: typeName = ""
+            }
+            guard filter.name == tlsInspectorName || typeName == tlsInspectorType else {
+                throw filterPath.error("listener filter \"\(filter.name)\" is not supported yet (envoy.filters.listener.tls_inspector)")
+            }
+            out.tlsInspector = true
+        }
+        if listener.hasListenerFiltersTimeout {
+            out.listenerFiltersTimeout = ProtoValues.timeout(listener.listenerFiltersTimeout, isSet: true, default: nil)
+        }
+        out.continueOnListenerFiltersTimeout = listener.continueOnListenerFiltersTimeout
+        let needsInspector = chains.contains { !$0.serverNames.isEmpty || $0.transportProtocol == "tls" || !$0.applicationProtocols.isEmpty }
+        if needsInspector, !out.tlsInspector {
+            throw (path / "listener_filters").error("filter chains match on TLS properties; add envoy.filters.listener.tls_inspector")
+        }
+        return out
     }
 
+    static let tlsInspectorName = "envoy.filters.listener.tls_inspector"
+    static let tlsInspectorType = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+
     static func filterChain(_ chain: Envoy_Config_Listener_V3_FilterChain, at path: FieldPath, clusters: Set<String>?) throws -> FilterChainConfig {
-        try SupportedFields.check(
-            chain, allowed: ["filters", "filter_chain_match", "name", "metadata"], at: path,
-            hint: "TLS transport sockets arrive with the mTLS work"
-        )
+        try SupportedFields.check(chain, allowed: ["filters", "filter_chain_match", "name", "metadata", "transport_socket"], at: path)
         var port: Int?
+        var serverNames: [String] = []
+        var transportProtocol: String?
+        var applicationProtocols: [String] = []
         if chain.hasFilterChainMatch {
-            try SupportedFields.check(chain.filterChainMatch, allowed: ["destination_port"], at: path / "filter_chain_match")
-            port = chain.filterChainMatch.hasDestinationPort ? Int(chain.filterChainMatch.destinationPort.value) : nil
+            let match = chain.filterChainMatch
+            let matchPath = path / "filter_chain_match"
+            try SupportedFields.check(
+                match, allowed: ["destination_port", "server_names", "transport_protocol", "application_protocols"], at: matchPath,
+                hint: "prefix_ranges and source matching arrive with the sidecar work"
+            )
+            port = match.hasDestinationPort ? Int(match.destinationPort.value) : nil
+            serverNames = match.serverNames.map { $0.lowercased() }
+            transportProtocol = match.transportProtocol.isEmpty ? nil : match.transportProtocol
+            applicationProtocols = match.applicationProtocols
         }
         guard let terminal = chain.filters.last else {
             throw (path / "filters").error("a filter chain needs a terminal filter (http_connection_manager or tcp_proxy)")
@@ -58,7 +91,14 @@ enum ListenerTranslator {
             throw (path / "filters" / 0).error("filter \"\(chain.filters[0].name)\" is not supported yet; only one terminal filter per chain")
         }
         let filter = try networkFilter(terminal, at: filterPath, clusters: clusters)
-        return FilterChainConfig(name: chain.name, destinationPort: port, filter: filter, fingerprint: Fingerprint.of(chain))
+        var out = FilterChainConfig(name: chain.name, destinationPort: port, filter: filter, fingerprint: Fingerprint.of(chain))
+        out.serverNames = serverNames
+        out.transportProtocol = transportProtocol
+        out.applicationProtocols = applicationProtocols
+        if chain.hasTransportSocket {
+            out.tls = try TLSTranslator.downstream(chain.transportSocket, at: path / "transport_socket")
+        }
+        return out
     }
 
     static func networkFilter(_ filter: Envoy_Config_Listener_V3_Filter, at path: FieldPath, clusters: Set<String>?) throws -> NetworkFilterConfig {

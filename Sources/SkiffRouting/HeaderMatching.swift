@@ -21,7 +21,7 @@ public enum HeaderMatching {
         return evaluate(matcher.rule, value) != matcher.invert
     }
 
-    static func evaluate(_ rule: HeaderMatcher.Rule, _ value: String) -> Bool {
+    public static func evaluate(_ rule: HeaderMatcher.Rule, _ value: String) -> Bool {
         switch rule {
         case .exact(let s, let ignoreCase):
             return ignoreCase ? value.lowercased() == s.lowercased() : value == s

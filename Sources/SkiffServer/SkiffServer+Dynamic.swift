@@ -1,5 +1,6 @@
 import NIOCore
 import SkiffCore
+import SkiffTLS
 import SkiffTransport
 import SkiffUpstream
 import SkiffXDS
@@ -45,6 +46,9 @@ extension SkiffServer: XDSConfigSink {
     /// Adds or updates clusters on every worker. Endpoints are resolved first (IP literals at
     /// once, DNS names on the blocking pool); a name that does not resolve starts empty.
     func upsertClusters(_ configs: [ClusterConfig]) async {
+        for failure in tls.prepare(clients: configs.flatMap(\.allTLS)) {
+            options.logger.warning("cluster TLS: \(failure); connections to its hosts fail until it loads")
+        }
         var resolved: [String: [ResolvedEndpoint]] = [:]
         for cluster in configs {
             do {
@@ -123,6 +127,9 @@ extension SkiffServer: XDSConfigSink {
     /// `--drain-time-s`). A listener moving to another address is removed and added again.
     func installListener(_ config: ListenerConfig) async throws {
         let name = config.name
+        for failure in tls.prepare(servers: config.filterChains.compactMap(\.tls)) {
+            options.logger.warning("listener \(name) TLS: \(failure); its TLS chains refuse connections until it loads")
+        }
         let previous = state.withLock { $0.listenerAddresses[name] }
         if let previous, previous == config.address {
             let deadline = NIODeadline.now() + options.drainTime

@@ -5,6 +5,7 @@ import SkiffAdmin
 import SkiffCore
 import SkiffTelemetry
 import SkiffTransport
+import SkiffTLS
 import SkiffUpstream
 import SkiffXDS
 import Synchronization
@@ -19,6 +20,8 @@ public final class SkiffServer: Sendable {
     public let options: ServerOptions
     let group: MultiThreadedEventLoopGroup
     let workers: [NIOLoopBound<Worker>]
+    /// Every TLS context (listeners and clusters), shared by the workers.
+    public let tls: TLSContextRegistry
     private let startedAt = wallClockSeconds()
     let state = Mutex(State())
 
@@ -50,7 +53,11 @@ public final class SkiffServer: Sendable {
         var membershipChanges: [String: Int64] = [:]
     }
 
-    private init(snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>]) {
+    private init(
+        snapshot: BootstrapSnapshot, options: ServerOptions, group: MultiThreadedEventLoopGroup, workers: [NIOLoopBound<Worker>],
+        tls: TLSContextRegistry
+    ) {
+        self.tls = tls
         self.snapshot = snapshot
         self.options = options
         self.group = group
@@ -61,11 +68,12 @@ public final class SkiffServer: Sendable {
     public static func start(_ snapshot: BootstrapSnapshot, options: ServerOptions = ServerOptions()) async throws -> SkiffServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: options.concurrency)
         var workers: [NIOLoopBound<Worker>] = []
+        let tls = TLSContextRegistry()
         for (index, loop) in group.makeIterator().enumerated() {
-            let worker = try await loop.submit { NIOLoopBound(Worker(eventLoop: loop, index: index), eventLoop: loop) }.get()
+            let worker = try await loop.submit { NIOLoopBound(Worker(eventLoop: loop, index: index, tls: tls), eventLoop: loop) }.get()
             workers.append(worker)
         }
-        let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers)
+        let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers, tls: tls)
         if let dynamic = snapshot.dynamic {
             let ads = ADSClient(config: dynamic, snapshot: snapshot, sink: server, logger: options.logger)
             server.state.withLock {
@@ -102,12 +110,20 @@ public final class SkiffServer: Sendable {
 
     // MARK: Startup
 
+    /// A bootstrap's certificates must load: Skiff refuses to start without them, as Envoy does.
     private func installClusters() async throws {
+        let failures = tls.prepare(clients: snapshot.clusters.flatMap(\.allTLS))
+        if let first = failures.first {
+            throw StartupError("cluster TLS: \(first)")
+        }
         await upsertClusters(snapshot.clusters)
     }
 
     private func bindListeners() async throws {
         for listener in snapshot.listeners {
+            if let first = tls.prepare(servers: listener.filterChains.compactMap(\.tls)).first {
+                throw StartupError("listener \(listener.name) TLS: \(first)")
+            }
             try await installListener(listener)
         }
     }
@@ -136,6 +152,7 @@ public final class SkiffServer: Sendable {
             group.addTask { await DNSRefresher(server: self).run() }
             group.addTask { await self.sweepOutliers() }
             group.addTask { await HealthChecker(server: self).run() }
+            group.addTask { await self.watchCertificates() }
             if !alreadyQuit {
                 for await _ in stream { break }
             }
@@ -248,6 +265,35 @@ public final class SkiffServer: Sendable {
         state.withLock { state in
             if state.draining || (!state.live && state.initialized) { return "DRAINING" }
             return state.initialized ? "LIVE" : "INITIALIZING"
+        }
+    }
+}
+
+/// Startup could not complete (a bootstrap's certificate did not load).
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension ClusterConfig {
+    /// Every upstream TLS context the cluster may use.
+    var allTLS: [UpstreamTLSConfig] {
+        (tls.map { [$0] } ?? []) + transportSocketMatches.compactMap(\.tls)
+    }
+}
+
+extension SkiffServer {
+    /// Certificate rotation: every second, contexts whose files changed are rebuilt (new
+    /// handshakes use the new certificate; open connections keep theirs).
+    func watchCertificates() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            for note in tls.refresh() {
+                options.logger.info("\(note)")
+            }
         }
     }
 }

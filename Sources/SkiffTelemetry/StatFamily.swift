@@ -89,7 +89,7 @@ public enum ClusterStat {
         "lb_healthy_panic", "upstream_rq_per_try_idle_timeout",
         "outlier_detection.ejections_enforced_consecutive_local_origin_failure",
         "outlier_detection.ejections_detected_consecutive_local_origin_failure",
-    ]
+    ] + SSLStat.names
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
 
     public static let cxTotal = StatCounter(0)
@@ -130,6 +130,7 @@ public enum ClusterStat {
     public static let rqPerTryIdleTimeout = StatCounter(35)
     public static let odEnforcedLocalOrigin = StatCounter(36)
     public static let odDetectedLocalOrigin = StatCounter(37)
+    public static let ssl = SSLStat(base: 38)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)
@@ -182,13 +183,35 @@ public enum HTTPStat {
 
 /// `listener.<address>.*`.
 public enum ListenerStat {
-    static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match"]
+    static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match"] + SSLStat.names
     static let gauges = ["downstream_cx_active"]
 
     public static let cxTotal = StatCounter(0)
     public static let cxDestroy = StatCounter(1)
     public static let noFilterChainMatch = StatCounter(2)
+    public static let ssl = SSLStat(base: 3)
     public static let cxActive = StatGauge(0)
+}
+
+/// Envoy's `ssl.*` counters, under a listener (`listener.<addr>.ssl.*`) or a cluster
+/// (`cluster.<name>.ssl.*`).
+public struct SSLStat: Sendable {
+    static let names = [
+        "ssl.handshake", "ssl.connection_error", "ssl.fail_verify_no_cert", "ssl.fail_verify_san", "ssl.fail_verify_error",
+    ]
+    public let handshake: StatCounter
+    public let connectionError: StatCounter
+    public let failVerifyNoCert: StatCounter
+    public let failVerifySAN: StatCounter
+    public let failVerifyError: StatCounter
+
+    init(base: Int) {
+        handshake = StatCounter(base)
+        connectionError = StatCounter(base + 1)
+        failVerifyNoCert = StatCounter(base + 2)
+        failVerifySAN = StatCounter(base + 3)
+        failVerifyError = StatCounter(base + 4)
+    }
 }
 
 /// `tcp.<stat_prefix>.*` (TcpProxy).

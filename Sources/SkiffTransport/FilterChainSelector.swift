@@ -1,16 +1,73 @@
 import SkiffCore
 
-/// Chooses the filter chain for an accepted connection (`FilterChainMatch`).
-///
-/// Today the only match criterion Skiff supports is `destination_port`: a chain naming the
-/// connection's local port wins over a chain with no match; TLS and ALPN criteria arrive with the
-/// mTLS work. Nil means no chain applies and the connection is closed
+/// Chooses the filter chain for an accepted connection (`FilterChainMatch`), as Envoy does: the
+/// criteria are applied in order — `destination_port`, `server_names`, `transport_protocol`,
+/// `application_protocols` — and at each step the chains that name the connection's value
+/// specifically win over chains that leave the criterion empty; chains that name another value
+/// drop out. Nil means no chain applies and the connection is closed
 /// (`listener.<addr>.no_filter_chain_match`).
 public enum FilterChainSelector {
-    public static func select(_ chains: [FilterChainConfig], localPort: Int?) -> FilterChainConfig? {
-        if let localPort, let exact = chains.first(where: { $0.destinationPort == localPort }) {
-            return exact
+    /// What is known about a connection when its chain is chosen.
+    public struct Connection: Sendable {
+        public var localPort: Int?
+        /// `tls` when the TLS inspector saw a ClientHello, else `raw_buffer`.
+        public var transportProtocol: String
+        public var serverName: String?
+        public var alpn: [String]
+
+        public init(localPort: Int?, transportProtocol: String = "raw_buffer", serverName: String? = nil, alpn: [String] = []) {
+            self.localPort = localPort
+            self.transportProtocol = transportProtocol
+            self.serverName = serverName
+            self.alpn = alpn
         }
-        return chains.first { $0.destinationPort == nil }
+    }
+
+    public static func select(_ chains: [FilterChainConfig], connection: Connection) -> FilterChainConfig? {
+        var candidates = chains
+        candidates = narrow(candidates) { chain in
+            guard let port = chain.destinationPort else { return .unset }
+            return port == connection.localPort ? .exact : .mismatch
+        }
+        candidates = narrowByServerName(candidates, connection.serverName)
+        candidates = narrow(candidates) { chain in
+            guard let wanted = chain.transportProtocol else { return .unset }
+            return wanted == connection.transportProtocol ? .exact : .mismatch
+        }
+        candidates = narrow(candidates) { chain in
+            guard !chain.applicationProtocols.isEmpty else { return .unset }
+            return chain.applicationProtocols.contains(where: connection.alpn.contains) ? .exact : .mismatch
+        }
+        return candidates.first
+    }
+
+    enum Fit { case exact, unset, mismatch }
+
+    static func narrow(_ chains: [FilterChainConfig], _ fit: (FilterChainConfig) -> Fit) -> [FilterChainConfig] {
+        let fits = chains.map(fit)
+        let exact = zip(chains, fits).filter { $0.1 == .exact }.map(\.0)
+        if !exact.isEmpty { return exact }
+        return zip(chains, fits).filter { $0.1 == .unset }.map(\.0)
+    }
+
+    /// Exact server names beat the longest matching `*.suffix` wildcard, which beats none.
+    static func narrowByServerName(_ chains: [FilterChainConfig], _ name: String?) -> [FilterChainConfig] {
+        guard let name else { return chains.filter { $0.serverNames.isEmpty } }
+        let exact = chains.filter { $0.serverNames.contains(name) }
+        if !exact.isEmpty { return exact }
+        var bestLength = 0
+        var best: [FilterChainConfig] = []
+        for chain in chains {
+            for pattern in chain.serverNames where pattern.hasPrefix("*.") && name.hasSuffix(pattern.dropFirst()) {
+                if pattern.count > bestLength {
+                    bestLength = pattern.count
+                    best = [chain]
+                } else if pattern.count == bestLength {
+                    best.append(chain)
+                }
+            }
+        }
+        if !best.isEmpty { return best }
+        return chains.filter { $0.serverNames.isEmpty }
     }
 }

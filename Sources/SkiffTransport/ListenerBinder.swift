@@ -5,6 +5,8 @@ import SkiffCore
 import SkiffHTTP
 import SkiffTelemetry
 import SkiffUpstream
+import NIOSSL
+import SkiffTLS
 
 
 /// Binds a listener and builds the pipeline of each accepted connection.
@@ -44,7 +46,8 @@ public enum ListenerBinder {
     }
 
     /// Builds an accepted connection's pipeline from the filter chain it matches, under the
-    /// listener's current configuration on this worker.
+    /// listener's current configuration on this worker. With `tls_inspector` the chain is chosen
+    /// once the first bytes show whether a ClientHello (and which SNI and ALPN) arrived.
     static func configure(_ channel: any Channel, listener name: String, worker: Worker) throws {
         guard let active = worker.listeners[name] else {
             channel.close(promise: nil)
@@ -60,12 +63,49 @@ public enum ListenerBinder {
             stats.adjust(ListenerStat.cxActive, by: -1)
             stats.increment(ListenerStat.cxDestroy)
         }
-        guard let chain = FilterChainSelector.select(listener.filterChains, localPort: channel.localAddress?.port) else {
-            stats.increment(ListenerStat.noFilterChainMatch)
-            channel.close(promise: nil)
+        let localPort = channel.localAddress?.port
+        guard listener.tlsInspector else {
+            _ = try attach(channel, to: active, worker: worker, connection: .init(localPort: localPort))
             return
         }
+        let inspector = TLSInspectorHandler(
+            timeout: listener.listenerFiltersTimeout, continueOnTimeout: listener.continueOnListenerFiltersTimeout
+        ) { detected in
+            let connection = FilterChainSelector.Connection(
+                localPort: localPort, transportProtocol: detected.isTLS ? "tls" : "raw_buffer",
+                serverName: detected.serverName, alpn: detected.alpn
+            )
+            return (try? attach(channel, to: active, worker: worker, connection: connection)) ?? false
+        }
+        try channel.pipeline.syncOperations.addHandler(inspector)
+    }
+
+    /// Adds the chosen chain's handlers (TLS termination, then the terminal filter) behind
+    /// whatever is in the pipeline. False (and the connection closed) when no chain matches or
+    /// its TLS context could not be built.
+    static func attach(_ channel: any Channel, to active: ActiveListener, worker: Worker, connection: FilterChainSelector.Connection) throws -> Bool {
+        let listener = active.config
+        let stats = worker.stats.listener(listener.statPrefix)
+        guard let chain = FilterChainSelector.select(listener.filterChains, connection: connection) else {
+            stats.increment(ListenerStat.noFilterChainMatch)
+            channel.close(promise: nil)
+            return false
+        }
         let pipeline = channel.pipeline.syncOperations
+        if let tls = chain.tls {
+            let lookup = worker.tls.server(tls)
+            guard let context = lookup.context else {
+                // The certificate did not load (or its SDS secret has not arrived): refuse, as
+                // Envoy does for a chain that is not ready.
+                stats.increment(ListenerStat.ssl.connectionError)
+                channel.close(promise: nil)
+                return false
+            }
+            try pipeline.addHandler(NIOSSLServerHandler(context: context))
+            try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, _, _ in
+                TLSStats.count(outcome, in: stats, ssl: ListenerStat.ssl)
+            })
+        }
         let id = ObjectIdentifier(channel)
         switch chain.filter {
         case .httpConnectionManager(let hcm):
@@ -85,6 +125,7 @@ public enum ListenerBinder {
         channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
             active.unregister(id)
         }
+        return true
     }
 }
 

@@ -88,6 +88,17 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         let upstream = TCPUpstreamHandler(downstream: self)
         let bound = NIOLoopBound(upstream, eventLoop: worker.eventLoop)
         let limit = cluster.config.bufferLimitBytes
+        var tlsHandlers: NIOLoopBound<[any ChannelHandler]>?
+        if let tls = host.tls {
+            // Bytes written before the handshake ends wait in NIOSSL; a failed handshake closes
+            // the upstream and with it the downstream.
+            guard case .success(let built) = UpstreamTLS.handlers(tls, cluster: cluster, host: host) else {
+                closeBoth()
+                return
+            }
+            tlsHandlers = NIOLoopBound(built.handlers, eventLoop: worker.eventLoop)
+        }
+        let boundTLS = tlsHandlers
         ClientBootstrap(group: worker.eventLoop)
             .connectTimeout(cluster.config.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -95,6 +106,9 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
             .channelOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let boundTLS {
+                        try channel.pipeline.syncOperations.addHandlers(boundTLS.value)
+                    }
                     try channel.pipeline.syncOperations.addHandler(bound.value)
                 }
             }

@@ -1,6 +1,7 @@
 import NIOCore
 import SkiffCore
 import SkiffTelemetry
+import SkiffTLS
 
 /// The clusters of one worker, by name.
 ///
@@ -12,10 +13,12 @@ public final class ClusterManager {
     private let stats: WorkerStats
     private var clusters: [String: UpstreamCluster] = [:]
     public var random = FastRandom()
+    let tls: TLSContextRegistry
 
-    public init(eventLoop: any EventLoop, stats: WorkerStats) {
+    public init(eventLoop: any EventLoop, stats: WorkerStats, tls: TLSContextRegistry = TLSContextRegistry()) {
         self.eventLoop = eventLoop
         self.stats = stats
+        self.tls = tls
     }
 
     public func cluster(named name: String) -> UpstreamCluster? {
@@ -55,7 +58,7 @@ public final class ClusterManager {
             } else {
                 let cluster = UpstreamCluster(
                     config: config, eventLoop: eventLoop, stats: stats.cluster(config.name), seed: random.next(),
-                    resources: resources[config.name] ?? ClusterResources()
+                    resources: resources[config.name] ?? ClusterResources(), tls: tls
                 )
                 cluster.update(config: config, resolved: endpoints, health: health[config.name] ?? [:])
                 clusters[config.name] = cluster

@@ -30,11 +30,11 @@ public enum EndpointResolver {
     public static func resolveStatic(_ cluster: ClusterConfig) throws -> [ResolvedEndpoint] {
         try cluster.endpoints.map { endpoint in
             if let path = endpoint.address.pipePath {
-                return ResolvedEndpoint(address: try SocketAddress(unixDomainSocketPath: path), weight: endpoint.weight, status: endpoint.status)
+                return ResolvedEndpoint(address: try SocketAddress(unixDomainSocketPath: path), weight: endpoint.weight, status: endpoint.status, socketMatch: endpoint.socketMatch)
             }
             return ResolvedEndpoint(
                 address: try SocketAddress(ipAddress: endpoint.address.host, port: endpoint.address.port),
-                weight: endpoint.weight, status: endpoint.status
+                weight: endpoint.weight, status: endpoint.status, socketMatch: endpoint.socketMatch
             )
         }
     }
@@ -49,7 +49,7 @@ public enum EndpointResolver {
                     addresses = Array(addresses.prefix(1))
                 }
                 for address in addresses where !out.contains(where: { $0.address == address }) {
-                    out.append(ResolvedEndpoint(address: address, weight: endpoint.weight, status: endpoint.status))
+                    out.append(ResolvedEndpoint(address: address, weight: endpoint.weight, status: endpoint.status, socketMatch: endpoint.socketMatch))
                 }
             } catch {
                 firstError = firstError ?? error

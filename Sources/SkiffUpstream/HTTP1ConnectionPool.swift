@@ -3,6 +3,7 @@ import NIOHTTP1
 import NIOPosix
 import SkiffCore
 import SkiffTelemetry
+import SkiffTLS
 
 /// HTTP/1.1 connections from one worker to one upstream host.
 ///
@@ -132,12 +133,33 @@ public final class HTTP1ConnectionPool {
         connectionCount += 1
         let bufferLimit = config.bufferLimitBytes
         let bound = NIOLoopBound(connection, eventLoop: cluster.eventLoop)
+        var tlsHandlers: NIOLoopBound<[any ChannelHandler]>?
+        var handshake: EventLoopFuture<TLSOutcome>?
+        if let tls = host.tls {
+            switch UpstreamTLS.handlers(tls, cluster: cluster, host: host) {
+            case .success(let built):
+                tlsHandlers = NIOLoopBound(built.handlers, eventLoop: cluster.eventLoop)
+                handshake = built.handshake
+            case .failure(let error):
+                stats.adjust(ClusterStat.rqPendingActive, by: -1)
+                connection.releaseSlot()
+                connectionCount -= 1
+                stats.increment(ClusterStat.cxConnectFail)
+                completion(.failure(error))
+                connectForWaiters()
+                return
+            }
+        }
+        let boundTLS = tlsHandlers
         ClientBootstrap(group: cluster.eventLoop)
             .connectTimeout(config.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: bufferLimit / 2, high: bufferLimit))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let boundTLS {
+                        try channel.pipeline.syncOperations.addHandlers(boundTLS.value)
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(bound.value)
                 }
@@ -145,26 +167,49 @@ public final class HTTP1ConnectionPool {
             .connect(to: host.address)
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
-                stats.adjust(ClusterStat.rqPendingActive, by: -1)
                 switch result {
-                case .success:
-                    stats.adjust(ClusterStat.cxActive, by: 1)
-                    host.counters.cxActive += 1
-                    completion(.success(connection))
+                case .success(let channel):
+                    guard let handshake else {
+                        self.connected(connection, host: host, completion)
+                        return
+                    }
+                    // Over TLS the connection is ready only once the handshake (and SAN check)
+                    // passed; a failure is a connect failure (503 UF, retriable as one).
+                    handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { outcome in
+                        if outcome == .handshake {
+                            self.connected(connection, host: host, completion)
+                        } else {
+                            channel.close(promise: nil)
+                            self.connectFailed(connection, host: host, ProxyError(.connectFailure(UpstreamTLS.failureReason(outcome))), completion)
+                        }
+                    }
                 case .failure(let error):
-                    connection.releaseSlot()
-                    self.connectionCount -= 1
-                    stats.increment(ClusterStat.cxConnectFail)
-                    host.counters.cxConnectFail += 1
                     if case ChannelError.connectTimeout = error {
                         stats.increment(ClusterStat.cxConnectTimeout)
-                        completion(.failure(ProxyError(.connectTimeout)))
+                        self.connectFailed(connection, host: host, ProxyError(.connectTimeout), completion)
                     } else {
-                        completion(.failure(ProxyError(.connectFailure(ConnectErrorText.describe(error)))))
+                        self.connectFailed(connection, host: host, ProxyError(.connectFailure(ConnectErrorText.describe(error))), completion)
                     }
-                    self.connectForWaiters()
                 }
             }
+    }
+
+    private func connected(_ connection: UpstreamHTTP1Connection, host: UpstreamHost, _ completion: @escaping Completion) {
+        connection.established = true
+        cluster.stats.adjust(ClusterStat.rqPendingActive, by: -1)
+        cluster.stats.adjust(ClusterStat.cxActive, by: 1)
+        host.counters.cxActive += 1
+        completion(.success(connection))
+    }
+
+    private func connectFailed(_ connection: UpstreamHTTP1Connection, host: UpstreamHost, _ error: ProxyError, _ completion: @escaping Completion) {
+        cluster.stats.adjust(ClusterStat.rqPendingActive, by: -1)
+        connection.releaseSlot()
+        connectionCount -= 1
+        cluster.stats.increment(ClusterStat.cxConnectFail)
+        host.counters.cxConnectFail += 1
+        completion(.failure(error))
+        connectForWaiters()
     }
 
     func release(_ connection: UpstreamHTTP1Connection) {

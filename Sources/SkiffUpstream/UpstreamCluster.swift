@@ -1,6 +1,7 @@
 import NIOCore
 import SkiffCore
 import SkiffTelemetry
+import SkiffTLS
 
 /// One cluster on one worker: its config, current hosts, load balancer and per-host pools.
 public final class UpstreamCluster {
@@ -16,7 +17,12 @@ public final class UpstreamCluster {
     /// Some host has an EDS status other than healthy.
     private var hasEndpointStatus = false
 
-    init(config: ClusterConfig, eventLoop: any EventLoop, stats: StatsScope, seed: UInt64, resources: ClusterResources) {
+    /// TLS contexts for hosts reached over TLS.
+    let tls: TLSContextRegistry
+
+    init(config: ClusterConfig, eventLoop: any EventLoop, stats: StatsScope, seed: UInt64, resources: ClusterResources,
+         tls: TLSContextRegistry = TLSContextRegistry()) {
+        self.tls = tls
         self.resources = resources
         self.config = config
         self.eventLoop = eventLoop
@@ -114,11 +120,13 @@ public final class UpstreamCluster {
             if let host = existing.removeValue(forKey: endpoint.address) {
                 host.weight = endpoint.weight
                 host.status = endpoint.status
+                host.tls = config.tls(forEndpointMetadata: endpoint.socketMatch)
                 if let shared = health[endpoint.address] { host.health = shared }
                 next.append(host)
             } else {
                 let host = UpstreamHost(address: endpoint.address, weight: endpoint.weight, health: health[endpoint.address] ?? HostHealth())
                 host.status = endpoint.status
+                host.tls = config.tls(forEndpointMetadata: endpoint.socketMatch)
                 next.append(host)
             }
         }
@@ -184,10 +192,12 @@ public struct ResolvedEndpoint: Sendable, Hashable {
     public var address: SocketAddress
     public var weight: Int
     public var status: EndpointStatus
+    public var socketMatch: [String: String]
 
-    public init(address: SocketAddress, weight: Int, status: EndpointStatus = .healthy) {
+    public init(address: SocketAddress, weight: Int, status: EndpointStatus = .healthy, socketMatch: [String: String] = [:]) {
         self.address = address
         self.weight = weight
         self.status = status
+        self.socketMatch = socketMatch
     }
 }

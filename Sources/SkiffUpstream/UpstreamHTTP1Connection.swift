@@ -25,6 +25,9 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     var resources: ClusterResources?
     /// The host's `per_host_thresholds` connection count, when the cluster has one.
     var hostSlot: HostHealth?
+    /// Handed to the pool as ready (connected, and over TLS the handshake passed); a connection
+    /// that closes before is accounted as a connect failure, not a closed connection.
+    var established = false
 
     func releaseSlot() {
         resources?.release(.connections)
@@ -168,7 +171,9 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
         reusable = false
         idleTimer?.cancel()
         idleTimer = nil
-        pool?.connectionClosed(self, remote: responseHandler != nil || !responseComplete)
+        if established {
+            pool?.connectionClosed(self, remote: responseHandler != nil || !responseComplete)
+        }
         if let handler = responseHandler {
             responseHandler = nil
             handler.upstreamFailed(ProxyError(.upstreamReset(beforeHeaders: false)))

@@ -11,6 +11,9 @@ public final class UpstreamHost {
     public internal(set) var weight: Int
     /// The control plane's `health_status` for this endpoint.
     public internal(set) var status: EndpointStatus = .healthy
+    /// The TLS this host is reached with (the cluster's `transport_socket` or the matching
+    /// `transport_socket_matches` entry); nil: plaintext.
+    public internal(set) var tls: UpstreamTLSConfig?
 
     /// Requests in flight to this host (least-request balancing reads it).
     public internal(set) var activeRequests: Int = 0

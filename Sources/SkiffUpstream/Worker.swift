@@ -1,6 +1,7 @@
 import NIOCore
 import SkiffCore
 import SkiffTelemetry
+import SkiffTLS
 
 /// Everything one event loop's connections share: its clusters and pools, its statistics, a fast
 /// random source and the cached `date` header. One per worker; touched only on `eventLoop`, which
@@ -17,11 +18,15 @@ public final class Worker {
     /// Listeners by name: what a newly accepted connection is configured from.
     public var listeners: [String: ActiveListener] = [:]
 
-    public init(eventLoop: any EventLoop, index: Int) {
+    /// TLS contexts, shared by every worker.
+    public let tls: TLSContextRegistry
+
+    public init(eventLoop: any EventLoop, index: Int, tls: TLSContextRegistry = TLSContextRegistry()) {
         self.eventLoop = eventLoop
         self.index = index
         self.stats = WorkerStats()
-        self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats)
+        self.tls = tls
+        self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats, tls: tls)
     }
 }
 

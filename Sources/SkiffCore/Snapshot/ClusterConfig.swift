@@ -61,6 +61,19 @@ public struct ClusterConfig: Sendable {
     /// Whether the cluster speaks HTTP/2 upstream (`http2_protocol_options`); only the ADS
     /// client's own cluster uses it today.
     public var http2: Bool = false
+    /// `transport_socket` `envoy.transport_sockets.tls`: TLS to every host.
+    public var tls: UpstreamTLSConfig?
+    /// `transport_socket_matches`: per-endpoint TLS by endpoint metadata (Istio's `tlsMode`).
+    public var transportSocketMatches: [TransportSocketMatch] = []
+
+    /// The TLS an endpoint with `match` metadata uses: the first `transport_socket_matches`
+    /// entry it satisfies, else the cluster's `transport_socket`.
+    public func tls(forEndpointMetadata match: [String: String]) -> UpstreamTLSConfig? {
+        for entry in transportSocketMatches where entry.match.allSatisfy({ match[$0.key] == $0.value }) {
+            return entry.tls
+        }
+        return tls
+    }
 
     public init(name: String, discovery: Discovery, endpoints: [EndpointConfig]) {
         self.name = name
@@ -84,11 +97,15 @@ public struct EndpointConfig: Sendable, Hashable {
     public var weight: Int
     /// `health_status` as the control plane reports it.
     public var status: EndpointStatus
+    /// `metadata.filter_metadata["envoy.transport_socket_match"]` (string values), which picks a
+    /// `transport_socket_matches` entry.
+    public var socketMatch: [String: String]
 
-    public init(address: SocketAddressConfig, weight: Int, status: EndpointStatus = .healthy) {
+    public init(address: SocketAddressConfig, weight: Int, status: EndpointStatus = .healthy, socketMatch: [String: String] = [:]) {
         self.address = address
         self.weight = weight
         self.status = status
+        self.socketMatch = socketMatch
     }
 }
 

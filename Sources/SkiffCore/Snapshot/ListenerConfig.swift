@@ -10,6 +10,13 @@ public struct ListenerConfig: Sendable {
     public var bufferLimitBytes: Int
     /// `stat_prefix`, or the address in Envoy's stat form.
     public var statPrefix: String
+    /// `listener_filters` has `envoy.filters.listener.tls_inspector`: a connection's first bytes
+    /// are read (not consumed) for a ClientHello before its filter chain is chosen.
+    public var tlsInspector = false
+    /// `listener_filters_timeout` (default 15 s): how long the inspector waits for those bytes;
+    /// with `continue_on_listener_filters_timeout` the connection then goes on as plaintext.
+    public var listenerFiltersTimeout: TimeAmount? = .seconds(15)
+    public var continueOnListenerFiltersTimeout = false
 
     public init(
         name: String, address: SocketAddressConfig, filterChains: [FilterChainConfig],
@@ -28,6 +35,13 @@ public struct FilterChainConfig: Sendable {
     public var name: String
     /// `filter_chain_match.destination_port`, when set.
     public var destinationPort: Int?
+    /// `filter_chain_match.server_names` (exact or `*.suffix`), `transport_protocol` (`tls`,
+    /// `raw_buffer`) and `application_protocols` (ALPN offered by the client).
+    public var serverNames: [String] = []
+    public var transportProtocol: String?
+    public var applicationProtocols: [String] = []
+    /// `transport_socket` `envoy.transport_sockets.tls`: TLS is terminated on this chain.
+    public var tls: DownstreamTLSConfig?
     public var filter: NetworkFilterConfig
     /// A hash of the chain's configuration as received: a listener update drains only the
     /// connections of chains whose fingerprint changed.

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A raw TCP client for tests: sends exact bytes (well-formed or not) and parses HTTP/1.1
 /// responses out of what comes back, so tests see precisely what a real client would.
@@ -21,18 +22,25 @@ final class RawClient {
         }
     }
 
-    init(port: Int, group: any EventLoopGroup, host: String = "127.0.0.1") async throws {
+    /// With `tls`, the client speaks TLS (sending `serverName` as SNI) before anything else.
+    init(port: Int, group: any EventLoopGroup, host: String = "127.0.0.1", tls: NIOSSLContext? = nil, serverName: String? = nil) async throws {
         channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                 }
             }
         iterator = channel.inbound.makeAsyncIterator()
         outbound = channel.outbound
     }
+
+    /// The underlying channel (TLS tests read the peer certificate from it).
+    var channelForTests: any Channel { channel.channel }
 
     func send(_ text: String) async throws {
         try await outbound.write(ByteBuffer(string: text))

@@ -1,0 +1,68 @@
+import NIOCore
+import NIOSSL
+import SkiffCore
+import SkiffTelemetry
+import SkiffTLS
+
+/// TLS origination (`UpstreamTlsContext`): the handlers a new upstream connection gets, and the
+/// handshake's outcome counted as Envoy's `cluster.<name>.ssl.*`.
+public enum UpstreamTLS {
+    /// Handlers to add in front of the protocol handlers, and a future for the handshake's end.
+    /// Built on the cluster's loop; a missing context (a certificate that did not load) fails.
+    public static func handlers(
+        _ tls: UpstreamTLSConfig, cluster: UpstreamCluster, host: UpstreamHost
+    ) -> Result<(handlers: [any ChannelHandler], handshake: EventLoopFuture<TLSOutcome>), ProxyError> {
+        let lookup = cluster.tls.client(tls)
+        guard let context = lookup.context else {
+            cluster.stats.increment(ClusterStat.ssl.connectionError)
+            return .failure(ProxyError(.connectFailure("TLS_error: \(lookup.error ?? "no TLS context")")))
+        }
+        // An IP literal is not a valid SNI value: send none, as Envoy does without `sni`.
+        let serverName = tls.sni.flatMap { isIPLiteral($0) ? nil : $0 }
+        let ssl: NIOSSLClientHandler
+        do {
+            ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+        } catch {
+            return .failure(ProxyError(.connectFailure("TLS_error: \(error)")))
+        }
+        let promise = cluster.eventLoop.makePromise(of: TLSOutcome.self)
+        let stats = cluster.stats
+        let observer = TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, _, _ in
+            count(outcome, in: stats, ssl: ClusterStat.ssl)
+            promise.succeed(outcome)
+        }
+        return .success(([ssl, observer], promise.futureResult))
+    }
+
+    static func isIPLiteral(_ text: String) -> Bool {
+        (try? SocketAddress(ipAddress: text, port: 0)) != nil
+    }
+
+    /// Counts a handshake outcome in a listener's or cluster's `ssl.*` counters.
+    static func count(_ outcome: TLSOutcome, in stats: StatsScope, ssl: SSLStat) {
+        switch outcome {
+        case .handshake: stats.increment(ssl.handshake)
+        case .failVerifyNoCert: stats.increment(ssl.failVerifyNoCert)
+        case .failVerifySAN: stats.increment(ssl.failVerifySAN)
+        case .failVerifyError: stats.increment(ssl.failVerifyError)
+        case .connectionError: stats.increment(ssl.connectionError)
+        }
+    }
+
+    /// The reason text Envoy puts in a 503 for a failed upstream handshake.
+    public static func failureReason(_ outcome: TLSOutcome) -> String {
+        switch outcome {
+        case .handshake: return ""
+        case .failVerifyNoCert: return "TLS_error:|CERTIFICATE_REQUIRED:TLS_error_end"
+        case .failVerifySAN, .failVerifyError: return "TLS_error:|CERTIFICATE_VERIFY_FAILED:TLS_error_end"
+        case .connectionError(let text): return "TLS_error:|\(text):TLS_error_end"
+        }
+    }
+}
+
+/// Counting a downstream handshake is the same mapping under the listener's scope.
+public enum TLSStats {
+    public static func count(_ outcome: TLSOutcome, in stats: StatsScope, ssl: SSLStat) {
+        UpstreamTLS.count(outcome, in: stats, ssl: ssl)
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Testing
+
+/// Mutual TLS with certificates minted for each test: termination with client-certificate and
+/// SAN checks, origination with server SAN checks, two Skiffs chained over mTLS, PERMISSIVE and
+/// STRICT on one port via `tls_inspector`, and certificate rotation under traffic.
+@Suite(.serialized)
+struct TLSTests {
+    var group: MultiThreadedEventLoopGroup { .singleton }
+
+    static let hcm = """
+        - name: envoy.filters.network.http_connection_manager
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+            stat_prefix: inbound_http
+            route_config:
+              virtual_hosts:
+              - name: all
+                domains: ["*"]
+                routes:
+                - match: { prefix: "/" }
+                  route: { cluster: app }
+            http_filters:
+            - name: envoy.filters.http.router
+              typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+        """
+
+    /// A downstream TLS transport socket (flush-left YAML).
+    static func downstreamTLS(_ common: String, requireClient: Bool) -> String {
+        """
+        transport_socket:
+          name: envoy.transport_sockets.tls
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+            require_client_certificate: \(requireClient)
+        \(Bootstrap.indented(common, 4))
+        """
+    }
+
+    /// An inbound sidecar: listener `main` (stat prefix `inbound`) with `chains`, to cluster `app`.
+    static func inbound(chains: [String], appPort: Int, inspector: Bool = false) -> String {
+        let listenerFilters = inspector ? """
+            listener_filters:
+            - name: envoy.filters.listener.tls_inspector
+              typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector }
+            """ : ""
+        return """
+            admin:
+              address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            static_resources:
+              listeners:
+              - name: main
+                stat_prefix: inbound
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            \(Bootstrap.indented(listenerFilters, 4))
+                filter_chains:
+            \(Bootstrap.indented(chains.joined(separator: "\n"), 4))
+              clusters:
+            \(Bootstrap.indented(Bootstrap.cluster("app", ports: [appPort]), 2))
+
+            """
+    }
+
+    /// A filter chain (flush-left list item): optional match and TLS, then the HTTP manager.
+    static func chain(match: String? = nil, tls: String? = nil) -> String {
+        var lines = ["- filters:", Bootstrap.indented(hcm, 2)]
+        if let match { lines.append("  filter_chain_match: \(match)") }
+        if let tls { lines.append(Bootstrap.indented(tls, 2)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A CA, the backend's and the frontend's SPIFFE certificates, and a plaintext app.
+    func fixture() async throws -> (TestPKI, TestPKI.Files, TestPKI.Files, TestUpstream) {
+        let pki = try TestPKI()
+        let server = try pki.issue("backend", spiffe: TestPKI.backend)
+        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
+        return (pki, server, frontend, try await TestUpstream.start("app", group: group))
+    }
+
+    func stat(_ proxy: ProxyHarness, _ name: String) async throws -> Int {
+        try await XDSTestsStat.value(proxy, name) ?? 0
+    }
+
+    /// One request on a new TLS connection; nil when the connection was refused.
+    func get(_ port: Int, _ context: NIOSSLContext?) async -> RawClient.Response? {
+        guard let client = try? await RawClient(port: port, group: group, tls: context, serverName: "backend.default.svc") else { return nil }
+        let response = try? await client.get("/")
+        await client.close()
+        return response
+    }
+
+    @Test func aClientNeedsACertificateWithTheRightSAN() async throws {
+        let (pki, server, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let intruder = try pki.issue("intruder", spiffe: "spiffe://cluster.local/ns/default/sa/intruder")
+        let tls = Self.downstreamTLS(pki.commonTLS(server, sans: [TestPKI.frontend]), requireClient: true)
+        let proxy = try await ProxyHarness.start(Self.inbound(chains: [Self.chain(tls: tls)], appPort: app.port))
+
+        let allowed = await get(proxy.port(), try pki.clientContext(frontend))
+        #expect(allowed?.status == 200 && allowed?.body == "hello from app\n")
+        #expect(await get(proxy.port(), try pki.clientContext()) == nil, "no client certificate")
+        #expect(await get(proxy.port(), try pki.clientContext(intruder)) == nil, "wrong SAN")
+        #expect(await get(proxy.port(), nil) == nil, "plaintext on a TLS port")
+        #expect(app.requests.count == 1)
+        #expect(try await stat(proxy, "listener.inbound.ssl.handshake") == 1)
+        #expect(try await stat(proxy, "listener.inbound.ssl.fail_verify_no_cert") == 1)
+        #expect(try await stat(proxy, "listener.inbound.ssl.fail_verify_san") == 1)
+        #expect(try await stat(proxy, "listener.inbound.ssl.connection_error") == 1)
+        await proxy.stop()
+    }
+
+    /// outbound Skiff → mTLS (SPIFFE SANs checked both ways) → inbound Skiff → app.
+    @Test func twoSkiffsChainedOverMutualTLS() async throws {
+        let (pki, server, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let inboundTLS = Self.downstreamTLS(pki.commonTLS(server, sans: [TestPKI.frontend]), requireClient: true)
+        let inbound = try await ProxyHarness.start(Self.inbound(chains: [Self.chain(tls: inboundTLS)], appPort: app.port))
+
+        func outbound(expecting san: String) -> String {
+            let upstreamTLS = """
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                    sni: backend.default.svc
+                \(Bootstrap.indented(pki.commonTLS(frontend, sans: [san]), 4))
+                """
+            return Bootstrap.http(
+                routes: """
+                    - match: { prefix: "/" }
+                      route: { cluster: backend }
+                    """,
+                clusters: [Bootstrap.cluster("backend", ports: [inbound.port()], extra: upstreamTLS)]
+            )
+        }
+        let good = try await ProxyHarness.start(outbound(expecting: TestPKI.backend))
+        let client = try await good.client()
+        for _ in 0..<3 {
+            let response = try await client.get("/")
+            #expect(response.status == 200 && response.body == "hello from app\n")
+        }
+        await client.close()
+        #expect(app.requests.count == 3)
+        #expect(try await stat(good, "cluster.backend.ssl.handshake") == 1, "one upstream connection, kept alive")
+        await good.stop()
+
+        let wrong = try await ProxyHarness.start(outbound(expecting: "spiffe://cluster.local/ns/default/sa/nobody"))
+        let refused = try await wrong.client()
+        let response = try await refused.get("/")
+        #expect(response.status == 503)
+        #expect(response.body.contains("CERTIFICATE_VERIFY_FAILED"))
+        #expect(try await stat(wrong, "cluster.backend.ssl.fail_verify_san") == 1)
+        #expect(app.requests.count == 3)
+        await refused.close()
+        await wrong.stop()
+        await inbound.stop()
+    }
+
+    /// `tls_inspector` picks the chain by what the client sends: PERMISSIVE serves mTLS and
+    /// plaintext on one port; STRICT (no plaintext chain) refuses plaintext.
+    @Test func permissiveServesBothAndStrictRefusesPlaintext() async throws {
+        let (pki, server, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let mtls = Self.chain(
+            match: "{ transport_protocol: tls }",
+            tls: Self.downstreamTLS(pki.commonTLS(server, alpn: ["h2", "http/1.1"]), requireClient: true)
+        )
+        let plaintext = Self.chain(match: "{ transport_protocol: raw_buffer }")
+
+        let permissive = try await ProxyHarness.start(Self.inbound(chains: [mtls, plaintext], appPort: app.port, inspector: true))
+        #expect(await get(permissive.port(), try pki.clientContext(frontend, alpn: ["http/1.1"]))?.status == 200)
+        let plain = try await permissive.client()
+        #expect(try await plain.get("/").status == 200)
+        await plain.close()
+        #expect(app.requests.count == 2)
+        await permissive.stop()
+
+        let strict = try await ProxyHarness.start(Self.inbound(chains: [mtls], appPort: app.port, inspector: true))
+        #expect(await get(strict.port(), try pki.clientContext(frontend))?.status == 200)
+        let refused = try await strict.client()
+        await #expect(throws: (any Error).self) { _ = try await refused.get("/") }
+        await refused.close()
+        #expect(try await stat(strict, "listener.inbound.no_filter_chain_match") == 1)
+        #expect(app.requests.count == 3)
+        await strict.stop()
+    }
+
+    /// New key and certificate files under continuous traffic: no request fails, and new
+    /// handshakes present the new serial.
+    @Test func rotatedCertificateFilesAreUsedWithoutDroppingRequests() async throws {
+        let (pki, first, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let tls = Self.downstreamTLS(pki.commonTLS(first, sans: [TestPKI.frontend]), requireClient: true)
+        let proxy = try await ProxyHarness.start(Self.inbound(chains: [Self.chain(tls: tls)], appPort: app.port))
+        let context = try pki.clientContext(frontend)
+        let port = proxy.port()
+
+        // A keep-alive connection opened before the rotation keeps working after it.
+        let longLived = try await RawClient(port: port, group: group, tls: context, serverName: "backend.default.svc")
+        #expect(try await longLived.get("/").status == 200)
+        #expect(try await longLived.peerSerial() == first.serial)
+
+        var failures = 0
+        var rotated: TestPKI.Files?
+        var newSerialSeen = false
+        let deadline = ContinuousClock.now + .seconds(8)
+        var sent = 0
+        while ContinuousClock.now < deadline, !newSerialSeen {
+            if sent == 10 { rotated = try pki.issue("backend", spiffe: TestPKI.backend) }
+            let client = try await RawClient(port: port, group: group, tls: context, serverName: "backend.default.svc")
+            let status = (try? await client.get("/"))?.status
+            if status != 200 { failures += 1 }
+            if let rotated, try await client.peerSerial() == rotated.serial { newSerialSeen = true }
+            await client.close()
+            sent += 1
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(failures == 0)
+        #expect(newSerialSeen, "new handshakes present the rotated certificate within the deadline")
+        #expect(try await longLived.get("/").status == 200)
+        await longLived.close()
+        await proxy.stop()
+    }
+}
