@@ -21,15 +21,40 @@ public enum ResourceTranslator {
         try RouteTranslator.translate(route, at: FieldPath(), clusters: nil)
     }
 
+    /// An SDS secret: a certificate with its key, or a validation context (trust bundle).
+    public static func secret(_ secret: Envoy_Extensions_TransportSockets_Tls_V3_Secret) throws -> TLSSecret {
+        let path = FieldPath()
+        try SupportedFields.check(secret, allowed: ["name", "tls_certificate", "validation_context"], at: path,
+                                  hint: "session ticket keys and generic secrets are not used")
+        switch secret.type {
+        case .tlsCertificate(let certificate):
+            return .certificate(try TLSTranslator.certificate(certificate, at: path / "tls_certificate"))
+        case .validationContext(let validation):
+            return .validation(try TLSTranslator.validation(validation, at: path / "validation_context"))
+        default:
+            throw path.error("a tls_certificate or validation_context is required")
+        }
+    }
+
     /// A resource as Envoy-shaped JSON (with `@type`) for `/config_dump`.
     public static func dumpJSON(_ resource: Google_Protobuf_Any) -> String {
         TypedConfigRegistry.registerAll()
         var options = JSONEncodingOptions()
         options.preserveProtoFieldNames = true
-        return (try? resource.jsonString(options: options)) ?? "{}"
+        return redactPrivateKeys((try? resource.jsonString(options: options)) ?? "{}")
     }
 
     public static func endpoints(_ assignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment) throws -> [EndpointConfig] {
         try ClusterTranslator.endpoints(of: assignment, discovery: .eds, at: FieldPath())
+    }
+
+    /// Private keys never leave the process: `private_key` data sources are dumped as
+    /// `[redacted]`, as Envoy redacts its sensitive fields.
+    public static func redactPrivateKeys(_ json: String) -> String {
+        guard json.contains("\"private_key\"") else { return json }
+        return json.replacing(
+            /"private_key":\{"inline_(string|bytes)":"(?:[^"\\]|\\.)*"\}/,
+            with: { match in match.output.1 == "bytes" ? #""private_key":{"inline_bytes":"W3JlZGFjdGVkXQ=="}"# : #""private_key":{"inline_string":"[redacted]"}"# }
+        )
     }
 }

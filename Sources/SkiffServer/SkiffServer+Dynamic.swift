@@ -10,6 +10,12 @@ import SkiffXDS
 /// the change concerns it.
 extension SkiffServer: XDSConfigSink {
     public func apply(_ changes: ADSStateMachine.Changes) async -> [(name: String, reason: String)] {
+        if !changes.secrets.isEmpty {
+            // Contexts naming these secrets rebuild now: new handshakes use them at once.
+            for note in tls.updateSecrets(changes.secrets) {
+                options.logger.info("SDS: \(note)")
+            }
+        }
         if !changes.upsertClusters.isEmpty {
             await upsertClusters(changes.upsertClusters)
         }

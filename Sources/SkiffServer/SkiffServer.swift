@@ -278,13 +278,6 @@ public struct StartupError: Error, CustomStringConvertible {
     }
 }
 
-extension ClusterConfig {
-    /// Every upstream TLS context the cluster may use.
-    var allTLS: [UpstreamTLSConfig] {
-        (tls.map { [$0] } ?? []) + transportSocketMatches.compactMap(\.tls)
-    }
-}
-
 extension SkiffServer {
     /// Certificate rotation: every second, contexts whose files changed are rebuilt (new
     /// handshakes use the new certificate; open connections keep theirs).

@@ -4,10 +4,7 @@ import SkiffCore
 /// SDS secrets by name (`tls_certificate` or `validation_context`), as the control plane
 /// delivered them. Shared by every context that names them.
 public final class SecretStore: Sendable {
-    public enum Secret: Sendable {
-        case certificate(CertificateKeyPair)
-        case validation(ValidationConfig)
-    }
+    public typealias Secret = TLSSecret
 
     private let secrets = NIOLockedValueBox<[String: Secret]>([:])
 

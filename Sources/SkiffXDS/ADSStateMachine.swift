@@ -38,6 +38,7 @@ public struct ADSStateMachine {
     public private(set) var assignments: [String: [EndpointConfig]] = [:]
     public private(set) var listeners: [String: ListenerConfig] = [:]
     public private(set) var routes: [String: RouteTable] = [:]
+    public private(set) var secrets: [String: TLSSecret] = [:]
     /// Active = handed to the proxy.
     public private(set) var activeClusters: Set<String> = []
     public private(set) var activeListeners: Set<String> = []
@@ -58,13 +59,15 @@ public struct ADSStateMachine {
         public var upsertClusters: [ClusterConfig] = []
         public var removeClusters: [String] = []
         public var routes: [String: RouteTable] = [:]
+        /// SDS secrets that arrived or changed; applied before the clusters and listeners.
+        public var secrets: [String: TLSSecret] = [:]
         public var upsertListeners: [ListenerConfig] = []
         public var removeListeners: [String] = []
         /// Initial configuration is complete (first CDS and LDS warmed or timed out).
         public var initialized = false
 
         public var isEmpty: Bool {
-            upsertClusters.isEmpty && removeClusters.isEmpty && routes.isEmpty && upsertListeners.isEmpty
+            upsertClusters.isEmpty && removeClusters.isEmpty && routes.isEmpty && upsertListeners.isEmpty && secrets.isEmpty
                 && removeListeners.isEmpty && !initialized
         }
     }
@@ -189,15 +192,17 @@ public struct ADSStateMachine {
         case .cluster:
             receiveClusters(response, now: now, errors: &errors, changes: &changes)
             followUps = updateNames(.endpoint, to: desiredEDSNames())
+            followUps += updateNames(.secret, to: desiredSDSNames())
         case .endpoint:
             receiveAssignments(response, now: now, errors: &errors, changes: &changes)
         case .listener:
             receiveListeners(response, now: now, errors: &errors, changes: &changes)
             followUps = updateNames(.route, to: desiredRDSNames())
+            followUps += updateNames(.secret, to: desiredSDSNames())
         case .route:
             receiveRoutes(response, now: now, errors: &errors, changes: &changes)
         case .secret:
-            receiveOpaque(response, now: now, errors: &errors)
+            receiveSecrets(response, now: now, errors: &errors, changes: &changes)
         }
         followUps += progressInitialization(now: now, changes: &changes)
         return Pending(
@@ -256,8 +261,9 @@ public struct ADSStateMachine {
                 let config = try ResourceTranslator.cluster(cluster)
                 clusters[name] = config
                 record(.cluster, name: name, version: item.version, resource: item.resource, now: now)
-                if config.discovery == .eds, let service = config.edsServiceName, assignments[service] == nil {
-                    // Warms until its assignment arrives; a serving cluster keeps its hosts meanwhile.
+                if !clusterReady(config) {
+                    // Warms until its assignment and secrets arrive; a serving cluster keeps its
+                    // hosts meanwhile.
                     warmingClusters[name] = warmingClusters[name] ?? now
                 } else {
                     warmingClusters.removeValue(forKey: name)
@@ -298,7 +304,7 @@ public struct ADSStateMachine {
             status[.endpoint]?.resources.removeValue(forKey: name)
         }
         for (name, config) in clusters.sorted(by: { $0.key < $1.key }) {
-            guard let service = config.edsServiceName, updated.contains(service) else { continue }
+            guard let service = config.edsServiceName, updated.contains(service), clusterReady(config) else { continue }
             warmingClusters.removeValue(forKey: name)
             activeClusters.insert(name)
             changes.upsertClusters.append(withEndpoints(config))
@@ -328,7 +334,7 @@ public struct ADSStateMachine {
                 }
                 listeners[name] = config
                 record(.listener, name: name, version: item.version, resource: item.resource, now: now)
-                if routesReady(config) {
+                if listenerReady(config) {
                     warmingListeners.removeValue(forKey: name)
                     activeListeners.insert(name)
                     changes.upsertListeners.append(config)
@@ -368,22 +374,44 @@ public struct ADSStateMachine {
             status[.route]?.resources.removeValue(forKey: name)
         }
         for (name, _) in warmingListeners.sorted(by: { $0.key < $1.key }) {
-            guard let config = listeners[name], routesReady(config) else { continue }
+            guard let config = listeners[name], listenerReady(config) else { continue }
             warmingListeners.removeValue(forKey: name)
             activeListeners.insert(name)
             changes.upsertListeners.append(config)
         }
     }
 
-    /// SDS: held for the mTLS work and shown in the config dump.
-    private mutating func receiveOpaque(_ response: Response, now: Double, errors: inout [(String, String)]) {
+    /// SDS: certificates and trust bundles for the TLS contexts that name them. Warming clusters
+    /// and listeners whose secrets are now all in start serving.
+    private mutating func receiveSecrets(_ response: Response, now: Double, errors: inout [(String, String)], changes: inout Changes) {
         for item in response.resources {
-            if let (_, name) = decodeNamed(item, as: .secret, name: { (s: Envoy_Extensions_TransportSockets_Tls_V3_Secret) in s.name }, errors: &errors) {
+            guard let (secret, name) = decodeNamed(
+                item, as: .secret, name: { (s: Envoy_Extensions_TransportSockets_Tls_V3_Secret) in s.name }, errors: &errors
+            ) else { continue }
+            do {
+                let translated = try ResourceTranslator.secret(secret)
+                secrets[name] = translated
+                changes.secrets[name] = translated
                 record(.secret, name: name, version: item.version, resource: item.resource, now: now)
+            } catch {
+                errors.append((name, "\(error)"))
             }
         }
+        // A removed secret stays in use by the contexts built from it: better than failing TLS.
         for name in response.removed {
             status[.secret]?.resources.removeValue(forKey: name)
+        }
+        for (name, _) in warmingClusters.sorted(by: { $0.key < $1.key }) {
+            guard let config = clusters[name], clusterReady(config) else { continue }
+            warmingClusters.removeValue(forKey: name)
+            activeClusters.insert(name)
+            changes.upsertClusters.append(withEndpoints(config))
+        }
+        for (name, _) in warmingListeners.sorted(by: { $0.key < $1.key }) {
+            guard let config = listeners[name], listenerReady(config) else { continue }
+            warmingListeners.removeValue(forKey: name)
+            activeListeners.insert(name)
+            changes.upsertListeners.append(config)
         }
     }
 
@@ -441,6 +469,17 @@ public struct ADSStateMachine {
         return followUps
     }
 
+    /// A cluster serves once its EDS assignment and its SDS secrets are in.
+    private func clusterReady(_ config: ClusterConfig) -> Bool {
+        if config.discovery == .eds, let service = config.edsServiceName, assignments[service] == nil { return false }
+        return config.sdsNames.allSatisfy { secrets[$0] != nil }
+    }
+
+    /// A listener serves once its route configurations and SDS secrets are in.
+    private func listenerReady(_ config: ListenerConfig) -> Bool {
+        routesReady(config) && config.sdsNames.allSatisfy { secrets[$0] != nil }
+    }
+
     private func routesReady(_ config: ListenerConfig) -> Bool {
         for chain in config.filterChains {
             if case .httpConnectionManager(let hcm) = chain.filter, let name = hcm.rdsName, routes[name] == nil {
@@ -459,6 +498,11 @@ public struct ADSStateMachine {
 
     func desiredEDSNames() -> Set<String> {
         Set(clusters.values.compactMap { $0.discovery == .eds ? $0.edsServiceName : nil })
+    }
+
+    func desiredSDSNames() -> Set<String> {
+        listeners.values.reduce(into: Set<String>()) { $0.formUnion($1.sdsNames) }
+            .union(clusters.values.reduce(into: Set<String>()) { $0.formUnion($1.sdsNames) })
     }
 
     func desiredRDSNames() -> Set<String> {

@@ -161,3 +161,13 @@ extension String {
         return replacingCharacters(in: range, with: replacement)
     }
 }
+
+struct ConfigDumpRedactionTests {
+    @Test func privateKeysAreRedacted() {
+        let json = #"{"name":"default","tls_certificate":{"certificate_chain":{"inline_string":"CERT"},"private_key":{"inline_string":"-----BEGIN PRIVATE KEY-----\nAB\"C\n"}}}"#
+        let out = ResourceTranslator.redactPrivateKeys(json)
+        #expect(out.contains(#""private_key":{"inline_string":"[redacted]"}"#))
+        #expect(!out.contains("BEGIN PRIVATE KEY") && out.contains("CERT"))
+        #expect(ResourceTranslator.redactPrivateKeys(#"{"private_key":{"inline_bytes":"QUJD"}}"#) == #"{"private_key":{"inline_bytes":"W3JlZGFjdGVkXQ=="}}"#)
+    }
+}

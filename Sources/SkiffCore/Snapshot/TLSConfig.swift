@@ -134,3 +134,28 @@ public struct TransportSocketMatch: Sendable {
         self.tls = tls
     }
 }
+
+/// An SDS secret (`envoy.extensions.transport_sockets.tls.v3.Secret`) Skiff uses.
+public enum TLSSecret: Sendable {
+    case certificate(CertificateKeyPair)
+    case validation(ValidationConfig)
+}
+
+extension ListenerConfig {
+    /// Every SDS secret name the listener's TLS chains need.
+    public var sdsNames: Set<String> {
+        Set(filterChains.flatMap { $0.tls?.common.sdsNames ?? [] })
+    }
+}
+
+extension ClusterConfig {
+    /// Every upstream TLS context the cluster may use.
+    public var allTLS: [UpstreamTLSConfig] {
+        (tls.map { [$0] } ?? []) + transportSocketMatches.compactMap(\.tls)
+    }
+
+    /// Every SDS secret name the cluster's TLS needs.
+    public var sdsNames: Set<String> {
+        Set(allTLS.flatMap(\.common.sdsNames))
+    }
+}

@@ -133,7 +133,7 @@ final class ControlPlaneProcess: @unchecked Sendable {
 
 /// Resource types and Envoy-JSON resource builders for control-plane tests.
 enum XDSType: String {
-    case cluster, endpoint, listener, route
+    case cluster, endpoint, listener, route, secret
 
     var url: String {
         switch self {
@@ -141,6 +141,7 @@ enum XDSType: String {
         case .endpoint: return "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
         case .listener: return "type.googleapis.com/envoy.config.listener.v3.Listener"
         case .route: return "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+        case .secret: return "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
         }
     }
 }

@@ -1,0 +1,99 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Certificates over SDS (on the ADS stream, Istio's names `default` and `ROOTCA`): a listener
+/// warms until its secrets arrive, and a new `default` pushed under traffic is used by new
+/// handshakes at once while open connections keep working.
+@Suite(.serialized)
+struct SDSTests {
+    var group: MultiThreadedEventLoopGroup { .singleton }
+
+    static func json(_ text: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self).dropFirst().dropLast().description
+    }
+
+    static func certificateSecret(_ name: String, certificatePEM: String, keyPEM: String) -> String {
+        """
+        {"@type":"\(XDSType.secret.url)","name":"\(name)","tls_certificate":{\
+        "certificate_chain":{"inline_string":\(json(certificatePEM))},"private_key":{"inline_string":\(json(keyPEM))}}}
+        """
+    }
+
+    static func trustSecret(_ name: String, caPEM: String) -> String {
+        """
+        {"@type":"\(XDSType.secret.url)","name":"\(name)","validation_context":{"trusted_ca":{"inline_string":\(json(caPEM))}}}
+        """
+    }
+
+    /// An mTLS listener whose certificate and trust bundle come from SDS over ADS.
+    static func sdsListener(port: Int, cluster: String) -> String {
+        let ads = "{\"ads\":{},\"resource_api_version\":\"V3\"}"
+        return """
+            {"@type":"\(XDSType.listener.url)","name":"inbound",\
+            "address":{"socket_address":{"address":"127.0.0.1","port_value":\(port)}},\
+            "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{\
+            "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",\
+            "stat_prefix":"inbound","route_config":{"name":"inline","virtual_hosts":[{"name":"all","domains":["*"],\
+            "routes":[{"match":{"prefix":"/"},"route":{"cluster":"\(cluster)"}}]}]},\(XDSResources.router)}}],\
+            "transport_socket":{"name":"envoy.transport_sockets.tls","typed_config":{\
+            "@type":"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",\
+            "require_client_certificate":true,"common_tls_context":{\
+            "tls_certificate_sds_secret_configs":[{"name":"default","sds_config":\(ads)}],\
+            "combined_validation_context":{"default_validation_context":{"match_typed_subject_alt_names":[\
+            {"san_type":"URI","matcher":{"exact":"\(TestPKI.frontend)"}}]},\
+            "validation_context_sds_secret_config":{"name":"ROOTCA","sds_config":\(ads)}}}}}}]}
+            """
+    }
+
+    @Test func certificatesFromSDSRotateUnderTraffic() async throws {
+        let pki = try TestPKI()
+        defer { pki.cleanUp() }
+        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
+        let first = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let cp = try await ControlPlaneProcess()
+        defer { cp.stop() }
+        let port = try await freePort()
+        try await cp.push(.cluster, version: "v1", [XDSResources.staticCluster("app", ports: [app.port])])
+        try await cp.push(.listener, version: "v1", [Self.sdsListener(port: port, cluster: "app")])
+        let proxy = try await ProxyHarness.start(XDSResources.bootstrap(xdsPort: cp.xdsPort, fetchTimeout: "10s"))
+
+        // The listener warms until both secrets are in.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect((try? await RawClient(port: port, group: group)) == nil, "not listening before its secrets arrive")
+        try await cp.push(.secret, version: "s1", [
+            Self.certificateSecret("default", certificatePEM: first.certificatePEM, keyPEM: first.privateKeyPEM),
+            Self.trustSecret("ROOTCA", caPEM: pki.mint.ca.certificatePEM),
+        ])
+        let context = try pki.clientContext(frontend)
+        var longLived: RawClient?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while longLived == nil, ContinuousClock.now < deadline {
+            if let client = try? await RawClient(port: port, group: group, tls: context), (try? await client.get("/"))?.status == 200 {
+                longLived = client
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let open = try #require(longLived)
+        #expect(try await open.peerSerial() == first.serial)
+
+        let second = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
+        try await cp.push(.secret, version: "s2", [
+            Self.certificateSecret("default", certificatePEM: second.certificatePEM, keyPEM: second.privateKeyPEM),
+            Self.trustSecret("ROOTCA", caPEM: pki.mint.ca.certificatePEM),
+        ])
+        try await cp.waitForACK(.secret, version: "s2")
+        let fresh = try await RawClient(port: port, group: group, tls: context)
+        #expect(try await fresh.get("/").status == 200)
+        #expect(try await fresh.peerSerial() == second.serial, "new handshakes use the pushed certificate at once")
+        await fresh.close()
+        #expect(try await open.get("/").status == 200, "the connection opened before keeps working")
+        await open.close()
+        await proxy.stop()
+    }
+}
