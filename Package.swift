@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "SkiffHTTP",
             dependencies: [
-                "SkiffCore", "SkiffRouting", "SkiffUpstream", "SkiffTelemetry",
+                "SkiffCore", "SkiffRouting", "SkiffUpstream", "SkiffTelemetry", "SkiffTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -46,7 +46,7 @@ enum HTTPConnectionManagerTranslator {
         default:
             throw path.error("route_config or rds is required (scoped routes are not supported)")
         }
-        let (fault, localRateLimit) = try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
+        let (fault, localRateLimit, rbac) = try checkHTTPFilters(hcm.httpFilters, at: path / "http_filters")
         if hcm.hasHTTPProtocolOptions {
             try SupportedFields.check(hcm.httpProtocolOptions, allowed: [], at: path / "http_protocol_options")
         }
@@ -55,6 +55,7 @@ enum HTTPConnectionManagerTranslator {
         config.rdsName = rdsName
         config.fault = fault
         config.localRateLimit = localRateLimit
+        config.rbac = rbac
         if hcm.hasMaxRequestHeadersKb {
             let kb = Int(hcm.maxRequestHeadersKb.value)
             guard kb > 0, kb <= 8192 else {
@@ -90,9 +91,10 @@ enum HTTPConnectionManagerTranslator {
     /// when the chain has one.
     static func checkHTTPFilters(
         _ filters: [Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter], at path: FieldPath
-    ) throws -> (FaultConfig?, LocalRateLimitConfig?) {
+    ) throws -> (FaultConfig?, LocalRateLimitConfig?, RBACFilterConfig?) {
         var fault: FaultConfig?
         var localRateLimit: LocalRateLimitConfig?
+        var rbac: RBACFilterConfig?
         guard !filters.isEmpty else {
             throw path.error("the http_filters list must end with envoy.filters.http.router")
         }
@@ -123,15 +125,23 @@ enum HTTPConnectionManagerTranslator {
                 localRateLimit = try LocalRateLimitTranslator.translate(message, at: filterPath / "typed_config")
                 continue
             }
+            if typeName == RBACTranslator.httpType, case .typedConfig(let any) = filter.configType, index < filters.count - 1 {
+                guard rbac == nil else {
+                    throw filterPath.error("only one envoy.filters.http.rbac filter is supported")
+                }
+                let message = try unpack(Envoy_Extensions_Filters_Http_Rbac_V3_RBAC.self, from: any, at: filterPath / "typed_config")
+                rbac = try RBACTranslator.http(message, at: filterPath / "typed_config")
+                continue
+            }
             if !isRouter {
                 throw (filterPath / "typed_config").error(
-                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (envoy.filters.http.fault, envoy.filters.http.local_ratelimit, envoy.filters.http.router)"
+                    "HTTP filter \(typeName.isEmpty ? filter.name : typeName) is not supported yet (envoy.filters.http.rbac, envoy.filters.http.fault, envoy.filters.http.local_ratelimit, envoy.filters.http.router)"
                 )
             }
             if index != filters.count - 1 {
                 throw filterPath.error("envoy.filters.http.router must be the last HTTP filter")
             }
         }
-        return (fault, localRateLimit)
+        return (fault, localRateLimit, rbac)
     }
 }

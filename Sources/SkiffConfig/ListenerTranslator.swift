@@ -87,14 +87,21 @@ enum ListenerTranslator {
             throw (path / "filters").error("a filter chain needs a terminal filter (http_connection_manager or tcp_proxy)")
         }
         let filterPath = path / "filters" / (chain.filters.count - 1)
-        if chain.filters.count > 1 {
-            throw (path / "filters" / 0).error("filter \"\(chain.filters[0].name)\" is not supported yet; only one terminal filter per chain")
+        var networkRBAC: RBACFilterConfig?
+        for (index, filter) in chain.filters.dropLast().enumerated() {
+            let leadingPath = path / "filters" / index
+            guard case .typedConfig(let any) = filter.configType, any.typeURL.hasSuffix("/" + RBACTranslator.networkType), networkRBAC == nil else {
+                throw leadingPath.error("network filter \"\(filter.name)\" is not supported yet before the terminal filter (one envoy.filters.network.rbac)")
+            }
+            let message = try unpack(Envoy_Extensions_Filters_Network_Rbac_V3_RBAC.self, from: any, at: leadingPath / "typed_config")
+            networkRBAC = try RBACTranslator.network(message, at: leadingPath / "typed_config")
         }
         let filter = try networkFilter(terminal, at: filterPath, clusters: clusters)
         var out = FilterChainConfig(name: chain.name, destinationPort: port, filter: filter, fingerprint: Fingerprint.of(chain))
         out.serverNames = serverNames
         out.transportProtocol = transportProtocol
         out.applicationProtocols = applicationProtocols
+        out.networkRBAC = networkRBAC
         if chain.hasTransportSocket {
             out.tls = try TLSTranslator.downstream(chain.transportSocket, at: path / "transport_socket")
         }

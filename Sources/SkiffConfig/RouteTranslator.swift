@@ -85,6 +85,8 @@ enum RouteTranslator {
         )
         var fault: FaultConfig?
         var localRateLimit: LocalRateLimitConfig?
+        var rbac: RBACFilterConfig?
+        var rbacDisabled = false
         for (key, any) in route.typedPerFilterConfig.sorted(by: { $0.key < $1.key }) {
             let entryPath = path / "typed_per_filter_config" / key
             if any.typeURL.hasSuffix("/" + FaultTranslator.typeName) {
@@ -93,8 +95,16 @@ enum RouteTranslator {
             } else if any.typeURL.hasSuffix("/" + LocalRateLimitTranslator.typeName) {
                 let message = try unpack(Envoy_Extensions_Filters_Http_LocalRatelimit_V3_LocalRateLimit.self, from: any, at: entryPath)
                 localRateLimit = try LocalRateLimitTranslator.translate(message, at: entryPath)
+            } else if any.typeURL.hasSuffix("/" + RBACTranslator.httpPerRouteType) {
+                let message = try unpack(Envoy_Extensions_Filters_Http_Rbac_V3_RBACPerRoute.self, from: any, at: entryPath)
+                try SupportedFields.check(message, allowed: ["rbac"], at: entryPath)
+                if message.hasRbac {
+                    rbac = try RBACTranslator.http(message.rbac, at: entryPath / "rbac")
+                } else {
+                    rbacDisabled = true
+                }
             } else {
-                throw entryPath.error("per-route config for \(key) is not supported yet (envoy.filters.http.fault, envoy.filters.http.local_ratelimit)")
+                throw entryPath.error("per-route config for \(key) is not supported yet (envoy.filters.http.fault, envoy.filters.http.local_ratelimit, envoy.filters.http.rbac)")
             }
         }
         let match = try routeMatch(route.match, at: path / "match")
@@ -137,6 +147,8 @@ enum RouteTranslator {
         )
         translated.fault = fault
         translated.localRateLimit = localRateLimit
+        translated.rbac = rbac
+        translated.rbacDisabled = rbacDisabled
         return translated
     }
 

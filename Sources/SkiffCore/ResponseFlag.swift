@@ -31,4 +31,7 @@ public enum ResponseFlag: String, Sendable, CaseIterable {
     case delayInjected = "DI"
     /// The local rate limit refused the request (`RL`).
     case rateLimited = "RL"
+    /// No flag (Envoy prints `-`): e.g. an RBAC denial, which Envoy records only in the
+    /// response code details.
+    case none = "-"
 }

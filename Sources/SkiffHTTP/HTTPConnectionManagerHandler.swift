@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import SkiffCore
 import SkiffTelemetry
+import SkiffTLS
 import SkiffUpstream
 
 /// The connection manager of one downstream HTTP/1.1 connection
@@ -22,7 +23,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     private var machine: HTTP1ConnectionStateMachine
     private var context: ChannelHandlerContext?
     private var stream: RouterStream?
-    private var remoteIP: String?
+    var remoteIP: String?
+    var localIP: String?
+    var localPort: Int?
+    /// The downstream TLS session (nil: plaintext): the peer's identity for RBAC.
+    public var tlsSession: TLSSession?
     private var holdReads = false
     private var pendingRead = false
     /// `idle_timeout`: no stream for this long closes the connection.
@@ -76,6 +81,8 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteIP = context.channel.remoteAddress?.ipAddress
+        localIP = context.channel.localAddress?.ipAddress
+        localPort = context.channel.localAddress?.port
         stats.increment(HTTPStat.cxTotal)
         stats.increment(HTTPStat.cxHTTP1Total)
         stats.adjust(HTTPStat.cxActive, by: 1)

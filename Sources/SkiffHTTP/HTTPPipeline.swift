@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import SkiffCore
+import SkiffTLS
 import SkiffUpstream
 
 /// Builds the pipeline of a downstream HTTP/1.1 connection: NIO's codec with Skiff's header
@@ -9,7 +10,8 @@ import SkiffUpstream
 public enum HTTPPipeline {
     @discardableResult
     public static func configure(
-        _ pipeline: ChannelPipeline.SynchronousOperations, config: HTTPConnectionManagerConfig, worker: Worker
+        _ pipeline: ChannelPipeline.SynchronousOperations, config: HTTPConnectionManagerConfig, worker: Worker,
+        tlsSession: TLSSession? = nil
     ) throws -> HTTPConnectionManagerHandler {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = config.maxRequestHeadersBytes
@@ -21,6 +23,7 @@ public enum HTTPPipeline {
             withDecoderLimitConfiguration: limits
         )
         let manager = HTTPConnectionManagerHandler(config: config, worker: worker)
+        manager.tlsSession = tlsSession
         if config.requestHeadersTimeout != nil {
             try pipeline.addHandler(RequestStartObserver(manager: manager), position: .first)
         }

@@ -8,6 +8,34 @@ import SkiffUpstream
 /// The HTTP filters that run before the router on the same stream: the local rate limit and
 /// fault injection (their decisions are pure, in `LocalRateLimiter` and `FaultInjector`).
 extension RouterStream {
+    // MARK: RBAC
+
+    /// Runs the HTTP RBAC filter (the route's `RBACPerRoute` or the connection manager's):
+    /// false when the request was denied and answered 403 `RBAC: access denied`.
+    func rbacAllows(_ rbac: RBACFilterConfig) -> Bool {
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let session = connection.tlsSession
+        let subject = RBACEngine.Subject(
+            headers: request.headers, path: path, remoteIP: connection.remoteIP, localIP: connection.localIP,
+            localPort: connection.localPort, serverName: session?.serverName, peerURIs: session?.peer?.uris ?? [],
+            peerDNSNames: session?.peer?.dnsNames ?? [], authenticated: session?.peer != nil
+        )
+        if let shadow = rbac.shadowRules {
+            let decision = RBACEngine.evaluate(shadow, subject)
+            connection.stats.increment(decision.allowed ? HTTPStat.rbacShadowAllowed : HTTPStat.rbacShadowDenied)
+        }
+        guard let rules = rbac.rules else { return true }
+        let decision = RBACEngine.evaluate(rules, subject)
+        connection.stats.increment(decision.allowed ? HTTPStat.rbacAllowed : HTTPStat.rbacDenied)
+        guard !decision.allowed else { return true }
+        phase = .done
+        connection.sendLocalReply(
+            LocalReply(status: 403, flag: .none, body: "RBAC: access denied"), version: request.version,
+            mutations: responseMutations, grpc: isGRPC
+        )
+        return false
+    }
+
     // MARK: Local rate limit
 
     /// Runs the local rate limit: true when it answered the request (429 or its `status`).

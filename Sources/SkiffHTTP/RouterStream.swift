@@ -110,6 +110,10 @@ final class RouterStream: UpstreamResponseHandler {
         case .forward(let action):
             forward = action
             armStreamTimers(action)
+            // RBAC runs first, as Istio places it ahead of every other filter.
+            if !route.rbacDisabled, let rbac = route.rbac ?? config.rbac, !rbacAllows(rbac) {
+                return
+            }
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
             // The local rate limit runs before the fault filter whatever their order in
             // `http_filters` (Envoy follows the chain order; chains with both are rare).

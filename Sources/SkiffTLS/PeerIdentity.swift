@@ -77,3 +77,20 @@ extension String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
+
+/// One downstream TLS connection's facts, filled in when its handshake completes and read by the
+/// filters behind it (RBAC, the connection manager).
+public final class TLSSession {
+    /// The SNI the client sent (from the TLS inspector).
+    public var serverName: String?
+    /// The verified peer certificate's identity (nil: the client sent none).
+    public var peer: PeerIdentity?
+    public var alpn: String?
+
+    public init(serverName: String?) {
+        self.serverName = serverName
+    }
+}
+
+@available(*, unavailable)
+extension TLSSession: Sendable {}

@@ -15,6 +15,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case listenerManager = "listener_manager"
     /// `<stat_prefix>.http_local_rate_limit.*` (the prefix comes first in Envoy's names).
     case localRateLimit = "http_local_rate_limit"
+    /// `<stat_prefix>.rbac.*` (the network RBAC filter; the prefix comes first).
+    case networkRBAC = "rbac"
 
     /// The Prometheus label Envoy's default tag extractors give this family's scope.
     public var scopeLabel: String? {
@@ -24,6 +26,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .listener: return "envoy_listener_address"
         case .tcp: return "envoy_tcp_prefix"
         case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
+        case .networkRBAC: return "envoy_rbac_prefix"
         case .server, .controlPlane, .clusterManager, .listenerManager: return nil
         }
     }
@@ -44,6 +47,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .listener: return ListenerStat.counters
         case .tcp: return TCPStat.counters
         case .localRateLimit: return LocalRateLimitStat.counters
+        case .networkRBAC: return RBACStat.counters
         case .server, .controlPlane, .clusterManager, .listenerManager: return []
         }
     }
@@ -54,7 +58,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC: return []
         }
     }
 }
@@ -67,6 +71,16 @@ public enum LocalRateLimitStat {
     public static let enforced = StatCounter(1)
     public static let rateLimited = StatCounter(2)
     public static let ok = StatCounter(3)
+}
+
+/// `<stat_prefix>.rbac.*` (network RBAC).
+public enum RBACStat {
+    static let counters = ["allowed", "denied", "shadow_allowed", "shadow_denied"]
+
+    public static let allowed = StatCounter(0)
+    public static let denied = StatCounter(1)
+    public static let shadowAllowed = StatCounter(2)
+    public static let shadowDenied = StatCounter(3)
 }
 
 /// `cluster.<name>.*` (Envoy's cluster manager and router upstream stats).
@@ -147,6 +161,7 @@ public enum HTTPStat {
         "downstream_rq_too_large", "downstream_rq_header_timeout", "no_route", "no_cluster",
         "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached", "downstream_rq_idle_timeout",
         "fault.delays_injected", "fault.aborts_injected", "fault.faults_overflow", "downstream_rq_max_duration_reached",
+        "rbac.allowed", "rbac.denied", "rbac.shadow_allowed", "rbac.shadow_denied",
     ]
     static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults"]
 
@@ -174,6 +189,10 @@ public enum HTTPStat {
     public static let faultAbortsInjected = StatCounter(21)
     public static let faultsOverflow = StatCounter(22)
     public static let rqMaxDurationReached = StatCounter(23)
+    public static let rbacAllowed = StatCounter(24)
+    public static let rbacDenied = StatCounter(25)
+    public static let rbacShadowAllowed = StatCounter(26)
+    public static let rbacShadowDenied = StatCounter(27)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

@@ -97,7 +97,7 @@ public struct StatSample: Sendable, Equatable {
 
     /// The Envoy dotted name: `cluster.backend.upstream_rq_total`.
     public var envoyName: String {
-        if family == .localRateLimit { return "\(scope).\(family.rawValue).\(suffix)" }
+        if family == .localRateLimit || family == .networkRBAC { return "\(scope).\(family.rawValue).\(suffix)" }
         return scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
     }
 }

@@ -92,6 +92,7 @@ public enum ListenerBinder {
             return false
         }
         let pipeline = channel.pipeline.syncOperations
+        var session: TLSSession?
         if let tls = chain.tls {
             let lookup = worker.tls.server(tls)
             guard let context = lookup.context else {
@@ -101,15 +102,22 @@ public enum ListenerBinder {
                 channel.close(promise: nil)
                 return false
             }
+            let started = TLSSession(serverName: connection.serverName)
+            session = started
             try pipeline.addHandler(NIOSSLServerHandler(context: context))
-            try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, _, _ in
+            try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, identity, alpn in
                 TLSStats.count(outcome, in: stats, ssl: ListenerStat.ssl)
+                started.peer = identity
+                started.alpn = alpn
             })
+        }
+        if let rbac = chain.networkRBAC {
+            try pipeline.addHandler(NetworkRBACHandler(config: rbac, session: session, stats: worker.stats.scope(.networkRBAC, rbac.statPrefix)))
         }
         let id = ObjectIdentifier(channel)
         switch chain.filter {
         case .httpConnectionManager(let hcm):
-            let manager = try HTTPPipeline.configure(pipeline, config: hcm, worker: worker)
+            let manager = try HTTPPipeline.configure(pipeline, config: hcm, worker: worker, tlsSession: session)
             active.register(id, fingerprint: chain.fingerprint) { deadline in
                 manager.startDrain(closeAt: deadline)
             }

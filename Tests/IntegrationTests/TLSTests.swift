@@ -224,4 +224,65 @@ struct TLSTests {
         await longLived.close()
         await proxy.stop()
     }
+
+    /// Istio's AuthorizationPolicy shape: only the frontend's SPIFFE ID may reach `/api`; a
+    /// DENY-everything shadow policy only counts; a network RBAC refuses one identity outright.
+    @Test func rbacAllowsOnlyTheFrontendToReachTheAPI() async throws {
+        let (pki, server, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let intruder = try pki.issue("intruder", spiffe: "spiffe://cluster.local/ns/default/sa/intruder")
+        let banned = try pki.issue("banned", spiffe: "spiffe://cluster.local/ns/default/sa/banned")
+        let rbacFilter = """
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                rules:
+                  action: ALLOW
+                  policies:
+                    ns[default]-policy[api]-rule[0]:
+                      permissions:
+                      - and_rules: { rules: [ { or_rules: { rules: [ { url_path: { path: { prefix: /api } } } ] } } ] }
+                      principals:
+                      - and_ids: { ids: [ { or_ids: { ids: [ { authenticated: { principal_name: { exact: "\(TestPKI.frontend)" } } } ] } } ] }
+                shadow_rules:
+                  action: DENY
+                  policies:
+                    dry-run: { permissions: [ { any: true } ], principals: [ { any: true } ] }
+            """
+        let hcmWithRBAC = Self.hcm.replacingOccurrences(of: "    http_filters:\n", with: "    http_filters:\n" + Bootstrap.indented(rbacFilter, 4) + "\n")
+        let networkRBAC = """
+            - name: envoy.filters.network.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                stat_prefix: inbound_tcp
+                rules:
+                  action: DENY
+                  policies:
+                    no-banned: { permissions: [ { any: true } ], principals: [ { authenticated: { principal_name: { exact: "spiffe://cluster.local/ns/default/sa/banned" } } } ] }
+            """
+        let chain = [
+            "- filters:",
+            Bootstrap.indented(networkRBAC, 2),
+            Bootstrap.indented(hcmWithRBAC, 2),
+            Bootstrap.indented(Self.downstreamTLS(pki.commonTLS(server), requireClient: true), 2),
+        ].joined(separator: "\n")
+        let proxy = try await ProxyHarness.start(Self.inbound(chains: [chain], appPort: app.port))
+        func status(_ identity: TestPKI.Files, _ path: String) async throws -> Int? {
+            guard let client = try? await RawClient(port: proxy.port(), group: group, tls: try pki.clientContext(identity)) else { return nil }
+            let response = try? await client.get(path)
+            await client.close()
+            return response?.status
+        }
+        #expect(try await status(frontend, "/api/users") == 200)
+        #expect(try await status(frontend, "/admin") == 403)
+        #expect(try await status(intruder, "/api/users") == 403)
+        #expect(try await status(banned, "/api/users") == nil, "closed by the network RBAC filter")
+        #expect(app.requests.count == 1)
+        #expect(try await stat(proxy, "http.inbound_http.rbac.allowed") == 1)
+        #expect(try await stat(proxy, "http.inbound_http.rbac.denied") == 2)
+        #expect(try await stat(proxy, "http.inbound_http.rbac.shadow_denied") == 3)
+        #expect(try await stat(proxy, "inbound_tcp.rbac.denied") == 1)
+        #expect(try await stat(proxy, "inbound_tcp.rbac.allowed") == 3)
+        await proxy.stop()
+    }
 }

@@ -42,6 +42,8 @@ public struct FilterChainConfig: Sendable {
     public var applicationProtocols: [String] = []
     /// `transport_socket` `envoy.transport_sockets.tls`: TLS is terminated on this chain.
     public var tls: DownstreamTLSConfig?
+    /// `envoy.filters.network.rbac` ahead of the terminal filter.
+    public var networkRBAC: RBACFilterConfig?
     public var filter: NetworkFilterConfig
     /// A hash of the chain's configuration as received: a listener update drains only the
     /// connections of chains whose fingerprint changed.
@@ -72,6 +74,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var fault: FaultConfig?
     /// `envoy.filters.http.local_ratelimit` in `http_filters`, with its config.
     public var localRateLimit: LocalRateLimitConfig?
+    /// `envoy.filters.http.rbac` in `http_filters` (run first, before the others).
+    public var rbac: RBACFilterConfig?
     /// `max_request_headers_kb` in bytes (Envoy default 60 KiB); larger heads get 431.
     public var maxRequestHeadersBytes: Int
     /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
@@ -102,6 +106,7 @@ public struct HTTPConnectionManagerConfig: Sendable {
         self.rdsName = nil
         self.fault = nil
         self.localRateLimit = nil
+        self.rbac = nil
         self.maxRequestHeadersBytes = 60 * 1024
         self.idleTimeout = .hours(1)
         self.requestHeadersTimeout = nil

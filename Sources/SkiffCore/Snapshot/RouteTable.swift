@@ -85,6 +85,10 @@ public struct Route: Sendable {
     public var fault: FaultConfig? = nil
     /// `typed_per_filter_config["envoy.filters.http.local_ratelimit"]`.
     public var localRateLimit: LocalRateLimitConfig? = nil
+    /// `typed_per_filter_config["envoy.filters.http.rbac"]` (`RBACPerRoute`): replaces the
+    /// connection manager's rules; `rbacDisabled` when the override has none.
+    public var rbac: RBACFilterConfig? = nil
+    public var rbacDisabled = false
 
     public init(
         name: String, match: RouteMatch, action: RouteAction,
