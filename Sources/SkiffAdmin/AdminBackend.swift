@@ -13,6 +13,8 @@ public protocol AdminBackend: Sendable {
     func configDump() async -> String
     /// Envoy's `/server_info` JSON.
     func serverInfo() async -> String
+    /// Envoy's `/certs` JSON: every certificate in use, with its SANs and expiry.
+    func certificatesJSON() async -> String
     /// Whether the server is live (`/ready` answers 200 `LIVE`).
     func isLive() -> Bool
     /// Envoy's state name for `/ready` when not live: `DRAINING` or `INITIALIZING`.

@@ -12,6 +12,8 @@ public enum AdminRouter {
                 : AdminResponse(status: 503, body: backend.stateName() + "\n")
         case ("/server_info", "GET"):
             return AdminResponse(status: 200, contentType: "application/json", body: await backend.serverInfo())
+        case ("/certs", "GET"):
+            return AdminResponse(status: 200, contentType: "application/json", body: await backend.certificatesJSON())
         case ("/config_dump", "GET"):
             return AdminResponse(status: 200, contentType: "application/json", body: await backend.configDump())
         case ("/clusters", "GET"):
@@ -45,6 +47,7 @@ public enum AdminRouter {
     static let help = """
         admin commands are:
           /clusters: upstream cluster status
+          /certs: print certs on machine
           /config_dump: dump current Envoy configs
           /help: print out list of admin commands
           /quitquitquit (POST): exit the server

@@ -15,7 +15,7 @@ extension SkiffServer: AdminBackend {
             StatSample(family: .server, scope: "", suffix: "concurrency", kind: .gauge, value: Int64(options.concurrency)),
             StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: serverStateValue),
         ]
-        return StatsMerger.merge(perWorker, extra: server + (await controlPlaneSamples()) + circuitBreakerSamples())
+        return StatsMerger.merge(perWorker, extra: server + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples())
     }
 
     public func clustersText() async -> String {

@@ -282,7 +282,11 @@ extension SkiffServer {
     /// Certificate rotation: every second, contexts whose files changed are rebuilt (new
     /// handshakes use the new certificate; open connections keep theirs).
     func watchCertificates() async {
+        var warned = Set<String>()
+        var ticks = 0
         while !Task.isCancelled {
+            if ticks % 60 == 0 { warnAboutExpiringCertificates(alreadyWarned: &warned) }
+            ticks += 1
             try? await Task.sleep(for: .seconds(1))
             for note in tls.refresh() {
                 options.logger.info("\(note)")

@@ -11,10 +11,13 @@ enum TLSContextFactory {
         var ownChain: [NIOSSLCertificate]
         var caCertificates: [NIOSSLCertificate]
         var sanMatchers: [SANMatcher]
+        /// Where the chain and the trust bundle came from (a path, or `<inline>`).
+        var chainSource = "<inline>"
+        var caSource = "<inline>"
     }
 
     static func server(_ config: DownstreamTLSConfig, secrets: SecretStore) throws -> Built {
-        let (chain, key) = try identity(config.common, secrets: secrets)
+        let (chain, key, chainSource) = try identity(config.common, secrets: secrets)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)
         )
@@ -27,16 +30,19 @@ enum TLSContextFactory {
         }
         apply(config.common, to: &tls)
         return Built(
-            context: try context(tls), ownChain: chain, caCertificates: validation?.roots ?? [], sanMatchers: validation?.matchers ?? []
+            context: try context(tls), ownChain: chain, caCertificates: validation?.roots ?? [], sanMatchers: validation?.matchers ?? [],
+            chainSource: chainSource, caSource: validation?.source ?? "<inline>"
         )
     }
 
     static func client(_ config: UpstreamTLSConfig, secrets: SecretStore) throws -> Built {
         var tls = TLSConfiguration.makeClientConfiguration()
         var chain: [NIOSSLCertificate] = []
+        var chainSource = "<inline>"
         if !config.common.certificates.isEmpty || !config.common.certificateSDSNames.isEmpty {
-            let (own, key) = try identity(config.common, secrets: secrets)
+            let (own, key, source) = try identity(config.common, secrets: secrets)
             chain = own
+            chainSource = source
             tls.certificateChain = own.map { .certificate($0) }
             tls.privateKey = .privateKey(key)
         }
@@ -50,7 +56,8 @@ enum TLSContextFactory {
         }
         apply(config.common, to: &tls)
         return Built(
-            context: try context(tls), ownChain: chain, caCertificates: validation?.roots ?? [], sanMatchers: validation?.matchers ?? []
+            context: try context(tls), ownChain: chain, caCertificates: validation?.roots ?? [], sanMatchers: validation?.matchers ?? [],
+            chainSource: chainSource, caSource: validation?.source ?? "<inline>"
         )
     }
 
@@ -69,7 +76,7 @@ enum TLSContextFactory {
     }
 
     /// The certificate this side presents: the first `tls_certificates` entry, else the first SDS one.
-    private static func identity(_ common: CommonTLSConfig, secrets: SecretStore) throws -> ([NIOSSLCertificate], NIOSSLPrivateKey) {
+    private static func identity(_ common: CommonTLSConfig, secrets: SecretStore) throws -> ([NIOSSLCertificate], NIOSSLPrivateKey, String) {
         var pair = common.certificates.first
         if pair == nil, let name = common.certificateSDSNames.first {
             guard case .certificate(let fromSDS) = secrets.secret(named: name) else {
@@ -78,10 +85,17 @@ enum TLSContextFactory {
             pair = fromSDS
         }
         guard let pair else { throw TLSConfigError("no certificate configured") }
-        return (try TLSMaterial.certificates(pair.chain), try TLSMaterial.privateKey(pair.privateKey))
+        return (try TLSMaterial.certificates(pair.chain), try TLSMaterial.privateKey(pair.privateKey), source(pair.chain))
     }
 
-    private static func validation(_ common: CommonTLSConfig, secrets: SecretStore) throws -> (roots: [NIOSSLCertificate], matchers: [SANMatcher])? {
+    static func source(_ data: DataSource) -> String {
+        if case .file(let path) = data { return path }
+        return "<inline>"
+    }
+
+    private static func validation(
+        _ common: CommonTLSConfig, secrets: SecretStore
+    ) throws -> (roots: [NIOSSLCertificate], matchers: [SANMatcher], source: String)? {
         guard var validation = common.validation else { return nil }
         if let name = validation.sdsName {
             guard case .validation(let fromSDS) = secrets.secret(named: name) else {
@@ -93,6 +107,6 @@ enum TLSContextFactory {
         guard let ca = validation.trustedCA else {
             throw TLSConfigError("a validation context needs trusted_ca")
         }
-        return (try TLSMaterial.certificates(ca), validation.sanMatchers)
+        return (try TLSMaterial.certificates(ca), validation.sanMatchers, source(ca))
     }
 }

@@ -45,6 +45,8 @@ public final class TLSContextRegistry: Sendable {
         var lookup: Lookup
         var ownChain: [NIOSSLCertificate]
         var caCertificates: [NIOSSLCertificate]
+        var chainSource = "<inline>"
+        var caSource = "<inline>"
         var fileStamps: [String: FileStamp]
         var secretVersion: Int
     }
@@ -95,7 +97,8 @@ public final class TLSContextRegistry: Sendable {
             }
             return Entry(
                 config: config, lookup: Lookup(context: built.context, sanMatchers: built.sanMatchers, error: nil),
-                ownChain: built.ownChain, caCertificates: built.caCertificates, fileStamps: stamps, secretVersion: version
+                ownChain: built.ownChain, caCertificates: built.caCertificates, chainSource: built.chainSource, caSource: built.caSource,
+                fileStamps: stamps, secretVersion: version
             )
         } catch {
             return Entry(
@@ -151,9 +154,15 @@ public final class TLSContextRegistry: Sendable {
         entries.withLockedValue { entries in entries = entries.filter { keep.contains($0.key) } }
     }
 
-    /// Every certificate in use, for `/certs` and the expiry gauges.
-    public func certificates() -> [(own: [NIOSSLCertificate], ca: [NIOSSLCertificate])] {
-        entries.withLockedValue { entries in entries.values.map { ($0.ownChain, $0.caCertificates) } }
+    /// Every certificate in use, per context, for `/certs` and the expiry gauges.
+    public func certificates() -> [ContextCertificates] {
+        let current = entries.withLockedValue { entries in entries.sorted { ($0.key.server ? 0 : 1, $0.key.fingerprint) < ($1.key.server ? 0 : 1, $1.key.fingerprint) } }
+        return current.map { _, entry in
+            ContextCertificates(
+                chain: entry.ownChain.map { CertificateReport($0, source: entry.chainSource) },
+                trusted: entry.caCertificates.map { CertificateReport($0, source: entry.caSource) }
+            )
+        }
     }
 
     static func serial(_ certificate: NIOSSLCertificate) -> String {

@@ -217,12 +217,15 @@ public enum ListenerStat {
 public struct SSLStat: Sendable {
     static let names = [
         "ssl.handshake", "ssl.connection_error", "ssl.fail_verify_no_cert", "ssl.fail_verify_san", "ssl.fail_verify_error",
+        "ssl.no_certificate", "ssl.session_reused", "ssl.fail_verify_cert_hash",
     ]
     public let handshake: StatCounter
     public let connectionError: StatCounter
     public let failVerifyNoCert: StatCounter
     public let failVerifySAN: StatCounter
     public let failVerifyError: StatCounter
+    /// A handshake without a peer certificate (allowed where none is required).
+    public let noCertificate: StatCounter
 
     init(base: Int) {
         handshake = StatCounter(base)
@@ -230,6 +233,7 @@ public struct SSLStat: Sendable {
         failVerifyNoCert = StatCounter(base + 2)
         failVerifySAN = StatCounter(base + 3)
         failVerifyError = StatCounter(base + 4)
+        noCertificate = StatCounter(base + 5)
     }
 }
 

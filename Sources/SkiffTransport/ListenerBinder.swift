@@ -107,6 +107,7 @@ public enum ListenerBinder {
             try pipeline.addHandler(NIOSSLServerHandler(context: context))
             try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, identity, alpn in
                 TLSStats.count(outcome, in: stats, ssl: ListenerStat.ssl)
+                if outcome == .handshake, identity == nil { stats.increment(ListenerStat.ssl.noCertificate) }
                 started.peer = identity
                 started.alpn = alpn
             })

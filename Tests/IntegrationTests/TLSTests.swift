@@ -109,6 +109,11 @@ struct TLSTests {
         #expect(try await stat(proxy, "listener.inbound.ssl.fail_verify_no_cert") == 1)
         #expect(try await stat(proxy, "listener.inbound.ssl.fail_verify_san") == 1)
         #expect(try await stat(proxy, "listener.inbound.ssl.connection_error") == 1)
+        // `/certs` in Envoy's shape, and the expiry gauge (the leaf expires in a day).
+        let certs = try await proxy.admin("/certs").body
+        #expect(certs.contains("\"serial_number\": \"\(server.serial)\"") && certs.contains("\"path\": \"\(server.certificate)\""))
+        #expect(certs.contains("\"uri\": \"\(TestPKI.backend)\"") && certs.contains("\"path\": \"\(pki.caPath)\""))
+        #expect(try await stat(proxy, "server.days_until_first_cert_expiring") == 1)
         await proxy.stop()
     }
 
@@ -171,6 +176,7 @@ struct TLSTests {
         let plaintext = Self.chain(match: "{ transport_protocol: raw_buffer }")
 
         let permissive = try await ProxyHarness.start(Self.inbound(chains: [mtls, plaintext], appPort: app.port, inspector: true))
+        #expect(try await stat(permissive, "server.days_until_first_cert_expiring") == 1)
         #expect(await get(permissive.port(), try pki.clientContext(frontend, alpn: ["http/1.1"]))?.status == 200)
         let plain = try await permissive.client()
         #expect(try await plain.get("/").status == 200)
