@@ -29,7 +29,9 @@ struct TestPKI {
 
     /// A leaf named `name` (files `<name>.pem` / `<name>.key`), with `spiffe` as its URI SAN.
     @discardableResult
-    func issue(_ name: String, spiffe: String?, validFor seconds: Double = 86_400) throws -> Files {
+    /// Valid for 20 hours by default (X.509 times round to the second, so a whole day could show
+    /// as just over one).
+    func issue(_ name: String, spiffe: String?, validFor seconds: Double = 72_000) throws -> Files {
         let issued = try mint.issue(commonName: name, uris: spiffe.map { [$0] } ?? [], dnsNames: ["localhost"], validFor: seconds)
         let files = Files(certificate: directory + "/\(name).pem", key: directory + "/\(name).key", serial: issued.serial)
         // Written beside and renamed in, as a secret volume swaps files: never half-written.
