@@ -15,6 +15,7 @@ enum HTTPConnectionManagerTranslator {
             hcm,
             allowed: [
                 "stat_prefix", "route_config", "codec_type", "http_filters", "common_http_protocol_options",
+                "forward_client_cert_details", "set_current_client_cert_details",
                 "max_request_headers_kb", "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 "server_name", "use_remote_address", "skip_xff_append", "generate_request_id",
                 "http_protocol_options", "rds",
@@ -56,6 +57,23 @@ enum HTTPConnectionManagerTranslator {
         config.fault = fault
         config.localRateLimit = localRateLimit
         config.rbac = rbac
+        switch hcm.forwardClientCertDetails {
+        case .sanitize: config.forwardClientCert = .sanitize
+        case .forwardOnly: config.forwardClientCert = .forwardOnly
+        case .appendForward: config.forwardClientCert = .appendForward
+        case .sanitizeSet: config.forwardClientCert = .sanitizeSet
+        case .alwaysForwardOnly: config.forwardClientCert = .alwaysForwardOnly
+        case .UNRECOGNIZED(let raw): throw (path / "forward_client_cert_details").error("unknown value \(raw)")
+        }
+        if hcm.hasSetCurrentClientCertDetails {
+            let fields = hcm.setCurrentClientCertDetails
+            try SupportedFields.check(fields, allowed: ["subject", "cert", "chain", "dns", "uri"], at: path / "set_current_client_cert_details")
+            config.clientCertFields.subject = fields.hasSubject && fields.subject.value
+            config.clientCertFields.cert = fields.cert
+            config.clientCertFields.chain = fields.chain
+            config.clientCertFields.dns = fields.dns
+            config.clientCertFields.uri = fields.uri
+        }
         if hcm.hasMaxRequestHeadersKb {
             let kb = Int(hcm.maxRequestHeadersKb.value)
             guard kb > 0, kb <= 8192 else {

@@ -70,10 +70,18 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     }
 
     var downstreamInfo: HeaderTransforms.DownstreamInfo {
-        HeaderTransforms.DownstreamInfo(
+        var info = HeaderTransforms.DownstreamInfo(
             remoteIP: remoteIP, useRemoteAddress: config.useRemoteAddress,
             skipXFFAppend: config.skipXFFAppend, generateRequestID: config.generateRequestID
         )
+        info.forwardClientCert = config.forwardClientCert
+        if let tlsSession {
+            info.isTLS = true
+            if config.forwardClientCert != .sanitize {
+                info.clientCert = tlsSession.forwardedClientCert(config.clientCertFields)
+            }
+        }
+        return info
     }
 
     // MARK: Connection lifecycle

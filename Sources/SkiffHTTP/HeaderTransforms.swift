@@ -39,6 +39,11 @@ public enum HeaderTransforms {
         public var useRemoteAddress: Bool
         public var skipXFFAppend: Bool
         public var generateRequestID: Bool
+        /// The downstream connection is TLS (`x-forwarded-proto: https`).
+        public var isTLS = false
+        public var forwardClientCert: ForwardClientCert = .sanitize
+        /// This connection's `x-forwarded-client-cert` element (nil: no client certificate).
+        public var clientCert: String?
 
         public init(remoteIP: String?, useRemoteAddress: Bool, skipXFFAppend: Bool, generateRequestID: Bool) {
             self.remoteIP = remoteIP
@@ -71,8 +76,9 @@ public enum HeaderTransforms {
             }
         }
         if !headers.contains(name: "x-forwarded-proto") {
-            headers.add(name: "x-forwarded-proto", value: "http")
+            headers.add(name: "x-forwarded-proto", value: downstream.isTLS ? "https" : "http")
         }
+        forwardClientCert(&headers, downstream)
         if downstream.generateRequestID, !headers.contains(name: "x-request-id") {
             headers.add(name: "x-request-id", value: RequestID.make(&random))
         }
@@ -83,6 +89,29 @@ public enum HeaderTransforms {
             apply(mutation, to: &headers)
         }
         return HTTPRequestHead(version: .http1_1, method: request.method, uri: path, headers: headers)
+    }
+
+    /// `forward_client_cert_details`: what happens to `x-forwarded-client-cert`.
+    static func forwardClientCert(_ headers: inout HTTPHeaders, _ downstream: DownstreamInfo) {
+        let name = "x-forwarded-client-cert"
+        switch downstream.forwardClientCert {
+        case .alwaysForwardOnly:
+            return
+        case .sanitize:
+            headers.remove(name: name)
+        case .forwardOnly:
+            if downstream.clientCert == nil { headers.remove(name: name) }
+        case .appendForward:
+            guard let current = downstream.clientCert else { headers.remove(name: name); return }
+            if let existing = headers.first(name: name), !existing.isEmpty {
+                headers.replaceOrAdd(name: name, value: existing + "," + current)
+            } else {
+                headers.replaceOrAdd(name: name, value: current)
+            }
+        case .sanitizeSet:
+            guard let current = downstream.clientCert else { headers.remove(name: name); return }
+            headers.replaceOrAdd(name: name, value: current)
+        }
     }
 
     /// The head sent downstream for an upstream response.

@@ -9,12 +9,12 @@ extension SkiffServer {
         let now = Int(wallClockSeconds())
         let contexts = tls.certificates()
         func render(_ report: CertificateReport, indent: String) -> String {
-            let sans = report.subjectAltNames.map { "\(indent)   {\n\(indent)    \"\($0.kind)\": \"\(jsonEscape($0.value))\"\n\(indent)   }" }
+            let sans = report.subjectAltNames.map { "\(indent)  {\n\(indent)   \"\($0.kind)\": \"\(jsonEscape($0.value))\"\n\(indent)  }" }
             return """
                 \(indent){
                 \(indent) "path": "\(jsonEscape(report.source))",
                 \(indent) "serial_number": "\(report.serial)",
-                \(indent) "subject_alt_names": [\(sans.isEmpty ? "]" : "\n" + sans.joined(separator: ",\n") + "\n\(indent)  ]"),
+                \(indent) "subject_alt_names": [\(sans.isEmpty ? "]" : "\n" + sans.joined(separator: ",\n") + "\n\(indent) ]"),
                 \(indent) "days_until_expiration": "\(max(0, (report.notAfter - now) / 86_400))",
                 \(indent) "valid_from": "\(HTTPDateCache.iso8601(epochSeconds: report.notBefore))",
                 \(indent) "expiration_time": "\(HTTPDateCache.iso8601(epochSeconds: report.notAfter))"

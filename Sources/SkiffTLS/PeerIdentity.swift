@@ -1,6 +1,9 @@
+import Crypto
+import Foundation
 import NIOSSL
 import SkiffCore
 import SkiffRouting
+import X509
 
 /// What the peer's certificate says about it: its SANs by type and its SPIFFE ID.
 public struct PeerIdentity: Sendable, Equatable {
@@ -10,6 +13,10 @@ public struct PeerIdentity: Sendable, Equatable {
     public var ipAddresses: [String] = []
     /// Lowercase hex of the certificate's serial number.
     public var serial: String = ""
+    /// The certificate's subject (RFC 4514, e.g. `CN=frontend`).
+    public var subject: String = ""
+    /// The certificate itself (DER), for `x-forwarded-client-cert`'s `Hash` and `Cert`.
+    public var der: [UInt8] = []
 
     public init() {}
 
@@ -34,6 +41,8 @@ public struct PeerIdentity: Sendable, Equatable {
             }
         }
         serial = certificate.serialNumber.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        der = (try? certificate.toDERBytes()) ?? []
+        subject = (try? Certificate(derEncoded: der))?.subject.description ?? ""
     }
 
     static func ipText(_ bytes: [UInt8]) -> String {
@@ -86,9 +95,60 @@ public final class TLSSession {
     /// The verified peer certificate's identity (nil: the client sent none).
     public var peer: PeerIdentity?
     public var alpn: String?
+    /// The URI SAN of the certificate this side presented (`By` in `x-forwarded-client-cert`).
+    public var localURI: String?
+    private var xfcc: String??
 
-    public init(serverName: String?) {
+    public init(serverName: String?, localURI: String? = nil) {
         self.serverName = serverName
+        self.localURI = localURI
+    }
+
+    /// This connection's `x-forwarded-client-cert` element (Envoy's format: `By`, `Hash`, then
+    /// the requested `Cert`, `Chain`, `Subject`, `URI`, `DNS`), built once per connection; nil
+    /// when the peer sent no certificate.
+    public func forwardedClientCert(_ fields: ClientCertFields) -> String? {
+        if let cached = xfcc { return cached }
+        var rendered: String?
+        if let peer {
+            var parts: [String] = []
+            if let localURI { parts.append("By=\(localURI)") }
+            parts.append("Hash=" + SHA256.hash(data: peer.der).map { String($0, radix: 16).leftPadded(to: 2) }.joined())
+            if fields.cert || fields.chain {
+                let pem = Self.pem(peer.der)
+                let encoded = pem.addingURLEncoding()
+                if fields.cert { parts.append("Cert=\"\(encoded)\"") }
+                if fields.chain { parts.append("Chain=\"\(encoded)\"") }
+            }
+            if fields.subject { parts.append("Subject=\"\(peer.subject)\"") }
+            if fields.uri { parts += peer.uris.map { "URI=\($0)" } }
+            if fields.dns { parts += peer.dnsNames.map { "DNS=\($0)" } }
+            rendered = parts.joined(separator: ";")
+        }
+        xfcc = .some(rendered)
+        return rendered
+    }
+
+    static func pem(_ der: [UInt8]) -> String {
+        let base64 = Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
+        return "-----BEGIN CERTIFICATE-----\n" + base64 + "\n-----END CERTIFICATE-----\n"
+    }
+}
+
+extension String {
+    /// Percent-encoding of everything but unreserved characters (Envoy URL-encodes the PEM).
+    func addingURLEncoding() -> String {
+        var out = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(Character(Unicode.Scalar(byte)))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
     }
 }
 

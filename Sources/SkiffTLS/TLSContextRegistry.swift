@@ -38,6 +38,8 @@ public final class TLSContextRegistry: Sendable {
         public var context: NIOSSLContext?
         public var sanMatchers: [SANMatcher]
         public var error: String?
+        /// The URI SAN of the certificate this context presents.
+        public var ownURI: String? = nil
     }
 
     struct Entry: Sendable {
@@ -96,7 +98,8 @@ public final class TLSContextRegistry: Sendable {
             case .client(let client): built = try TLSContextFactory.client(client, secrets: secrets)
             }
             return Entry(
-                config: config, lookup: Lookup(context: built.context, sanMatchers: built.sanMatchers, error: nil),
+                config: config,
+                lookup: Lookup(context: built.context, sanMatchers: built.sanMatchers, error: nil, ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }),
                 ownChain: built.ownChain, caCertificates: built.caCertificates, chainSource: built.chainSource, caSource: built.caSource,
                 fileStamps: stamps, secretVersion: version
             )

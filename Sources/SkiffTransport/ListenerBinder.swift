@@ -102,7 +102,7 @@ public enum ListenerBinder {
                 channel.close(promise: nil)
                 return false
             }
-            let started = TLSSession(serverName: connection.serverName)
+            let started = TLSSession(serverName: connection.serverName, localURI: lookup.ownURI)
             session = started
             try pipeline.addHandler(NIOSSLServerHandler(context: context))
             try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, identity, alpn in

@@ -291,4 +291,27 @@ struct TLSTests {
         #expect(try await stat(proxy, "inbound_tcp.rbac.allowed") == 3)
         await proxy.stop()
     }
+
+    /// The app learns who called: `x-forwarded-client-cert` in Envoy's format (checked against
+    /// Envoy 1.40 by hand: same `By`, `Hash`, `Subject`, `URI`), and a forged one is replaced.
+    @Test func theAppSeesThePeerIdentityInXFCC() async throws {
+        let (pki, server, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let hcm = Self.hcm.replacingOccurrences(
+            of: "    stat_prefix: inbound_http\n",
+            with: "    stat_prefix: inbound_http\n    forward_client_cert_details: SANITIZE_SET\n    set_current_client_cert_details: { subject: true, uri: true }\n"
+        )
+        let chain = ["- filters:", Bootstrap.indented(hcm, 2), Bootstrap.indented(Self.downstreamTLS(pki.commonTLS(server), requireClient: true), 2)]
+            .joined(separator: "\n")
+        let proxy = try await ProxyHarness.start(Self.inbound(chains: [chain], appPort: app.port))
+        let client = try await RawClient(port: proxy.port(), group: group, tls: try pki.clientContext(frontend))
+        #expect(try await client.get("/", headers: [("x-forwarded-client-cert", "By=spiffe://forged")]).status == 200)
+        await client.close()
+        let seen = try #require(app.requests.last)
+        let xfcc = seen.headers["x-forwarded-client-cert"].first ?? ""
+        #expect(xfcc.hasPrefix("By=\(TestPKI.backend);Hash="), "\(xfcc)")
+        #expect(xfcc.hasSuffix(";Subject=\"CN=frontend\";URI=\(TestPKI.frontend)"), "\(xfcc)")
+        #expect(seen.headers["x-forwarded-proto"].first == "https")
+        await proxy.stop()
+    }
 }

@@ -76,6 +76,10 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var localRateLimit: LocalRateLimitConfig?
     /// `envoy.filters.http.rbac` in `http_filters` (run first, before the others).
     public var rbac: RBACFilterConfig?
+    /// `forward_client_cert_details` (default SANITIZE) and `set_current_client_cert_details`:
+    /// the `x-forwarded-client-cert` header that tells the app who called over mTLS.
+    public var forwardClientCert: ForwardClientCert = .sanitize
+    public var clientCertFields = ClientCertFields()
     /// `max_request_headers_kb` in bytes (Envoy default 60 KiB); larger heads get 431.
     public var maxRequestHeadersBytes: Int
     /// `common_http_protocol_options.idle_timeout` (default 1 h; nil disables).
@@ -136,4 +140,21 @@ public struct TCPProxyConfig: Sendable {
         self.idleTimeout = idleTimeout
         self.maxConnectAttempts = maxConnectAttempts
     }
+}
+
+/// `HttpConnectionManager.ForwardClientCertDetails`.
+public enum ForwardClientCert: Sendable {
+    case sanitize, forwardOnly, appendForward, sanitizeSet, alwaysForwardOnly
+}
+
+/// `SetCurrentClientCertDetails`: which facts about the peer certificate go into the header
+/// (`By` and `Hash` always do).
+public struct ClientCertFields: Sendable, Equatable {
+    public var subject = false
+    public var cert = false
+    public var chain = false
+    public var dns = false
+    public var uri = false
+
+    public init() {}
 }
