@@ -24,6 +24,8 @@ final class TestUpstream: Sendable {
         case failFirstThenEcho(Int, status: Int)
         /// The first `count` requests get `status` at once, later ones hello after `delay`.
         case failFirstThenDelay(Int, status: Int, delay: TimeAmount)
+        /// Requests with these 1-based numbers get `status` at once, the others hello after `delay`.
+        case failNumbered(Set<Int>, status: Int, otherwiseDelay: TimeAmount)
     }
 
     let name: String
@@ -110,6 +112,14 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             switch behavior {
             case .failFirst(let count, let status) where number <= count:
                 sendStatus(context: context, status: status)
+            case .failNumbered(let numbers, let status, let delay):
+                if numbers.contains(number) {
+                    sendStatus(context: context, status: status)
+                } else {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+                        self.send(context: context, body: "hello from \(self.upstream.name)\n")
+                    }
+                }
             case .failFirstThenDelay(let count, let status, let delay):
                 if number <= count {
                     sendStatus(context: context, status: status)
@@ -156,7 +166,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             echo(context: context)
         case .reset:
             break
-        case .failFirst, .hangFirst, .failFirstThenDelay:
+        case .failFirst, .hangFirst, .failFirstThenDelay, .failNumbered:
             send(context: context, body: "hello from \(upstream.name)\n")
         case .stream(let bytes):
             streamBody(context: context, bytes: bytes)
