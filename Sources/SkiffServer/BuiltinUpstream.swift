@@ -48,6 +48,9 @@ private final class HelloHandler: ChannelInboundHandler {
     private let name: String
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
+    /// The caller's identity as the sidecar in front reported it (`URI=` of the last
+    /// `x-forwarded-client-cert` element), echoed as `x-peer-identity`.
+    private var peer: String?
 
     /// A broken deploy: every request gets 503 (the demo's bad v2 pod).
     private let failing: Bool
@@ -67,6 +70,9 @@ private final class HelloHandler: ChannelInboundHandler {
         case .head(let head):
             keepAlive = head.isKeepAlive
             version = head.version
+            peer = head.headers.first(name: "x-forwarded-client-cert").flatMap { xfcc in
+                xfcc.split(separator: ",").last?.split(separator: ";").first { $0.hasPrefix("URI=") }.map { String($0.dropFirst(4)) }
+            }
         case .body:
             break
         case .end:
@@ -74,6 +80,7 @@ private final class HelloHandler: ChannelInboundHandler {
             headers.add(name: "content-type", value: "text/plain")
             headers.add(name: "content-length", value: String(body.readableBytes))
             headers.add(name: "x-upstream", value: name)
+            if let peer { headers.add(name: "x-peer-identity", value: peer) }
             if !keepAlive { headers.add(name: "connection", value: "close") }
             let status: HTTPResponseStatus = failing ? .serviceUnavailable : .ok
             let payload = failing ? ByteBuffer(string: "\(name) is broken\n") : body

@@ -10,12 +10,15 @@ enum DemoClient {
         var byStatus: [Int: Int] = [:]
         var latenciesMicros: [Int] = []
         var failures = 0
+        /// Who the apps were told called them (`x-peer-identity`), by upstream.
+        var peers: [String: String] = [:]
 
         mutating func merge(_ other: Report) {
             byUpstream.merge(other.byUpstream, uniquingKeysWith: +)
             byStatus.merge(other.byStatus, uniquingKeysWith: +)
             latenciesMicros += other.latenciesMicros
             failures += other.failures
+            peers.merge(other.peers) { a, _ in a }
         }
 
         func render() -> String {
@@ -77,6 +80,7 @@ enum DemoClient {
                         if case .head(let head) = part {
                             status = Int(head.status.code)
                             upstream = head.headers.first(name: "x-upstream") ?? "(local reply)"
+                            if let peer = head.headers.first(name: "x-peer-identity") { report.peers[upstream] = peer }
                         }
                         if case .end = part { break }
                     }
