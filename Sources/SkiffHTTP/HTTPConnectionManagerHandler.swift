@@ -91,6 +91,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         remoteIP = context.channel.remoteAddress?.ipAddress
         localIP = context.channel.localAddress?.ipAddress
         localPort = context.channel.localAddress?.port
+        if config.rbac != nil { stats.show("rbac") }
         stats.increment(HTTPStat.cxTotal)
         stats.increment(HTTPStat.cxHTTP1Total)
         stats.adjust(HTTPStat.cxActive, by: 1)

@@ -34,13 +34,13 @@ extension SkiffServer {
         return "{\n \"certificates\": [\(entries.isEmpty ? "]" : "\n" + entries.joined(separator: ",\n") + "\n ]")\n}\n"
     }
 
-    /// `server.days_until_first_cert_expiring` (Envoy's: 4294967295 with no certificate; days
-    /// rounded up, as Envoy reports them) and Skiff's `server.seconds_until_first_cert_expiring`.
+    /// `server.days_until_first_cert_expiring` (Envoy's: whole days, 4294967295 with no
+    /// certificate) and Skiff's `server.seconds_until_first_cert_expiring`.
     func certificateExpirySamples() -> [StatSample] {
         let now = Int(wallClockSeconds())
         let expiries = tls.certificates().flatMap { $0.chain + $0.trusted }.map(\.notAfter)
         let seconds = expiries.min().map { max(0, $0 - now) }
-        let days = seconds.map { Int64(($0 + 86_399) / 86_400) } ?? 4_294_967_295
+        let days = seconds.map { Int64($0 / 86_400) } ?? 4_294_967_295
         var out = [StatSample(family: .server, scope: "", suffix: "days_until_first_cert_expiring", kind: .gauge, value: days)]
         if let seconds {
             out.append(StatSample(family: .server, scope: "", suffix: "seconds_until_first_cert_expiring", kind: .gauge, value: Int64(seconds)))

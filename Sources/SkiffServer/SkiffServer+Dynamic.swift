@@ -88,6 +88,8 @@ extension SkiffServer: XDSConfigSink {
                 worker.value.clusters.upsert(configs, resolved: installed, resources: resources, health: health)
             }.get()
         }
+        // After the clusters are recorded: an SDS source cluster may be among them.
+        await subscribeSDS(configs.reduce(into: [:]) { out, config in out.merge(config.sdsSources) { $0.union($1) } })
     }
 
     func removeClusters(_ names: [String]) async {
@@ -133,6 +135,7 @@ extension SkiffServer: XDSConfigSink {
     /// `--drain-time-s`). A listener moving to another address is removed and added again.
     func installListener(_ config: ListenerConfig) async throws {
         let name = config.name
+        await subscribeSDS(config.sdsSources)
         for failure in tls.prepare(servers: config.filterChains.compactMap(\.tls)) {
             options.logger.warning("listener \(name) TLS: \(failure); its TLS chains refuse connections until it loads")
         }

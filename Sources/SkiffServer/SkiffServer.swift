@@ -49,6 +49,9 @@ public final class SkiffServer: Sendable {
         /// Ejection counts from outlier detection's interval tick (success rate, failure
         /// percentage), by stat suffix.
         var outlierTickStats: [String: [String: Int64]] = [:]
+        /// SDS clients for secrets with their own source, by source cluster, and their tasks.
+        var sdsClients: [String: SDSClient] = [:]
+        var sdsTasks: [Task<Void, Never>] = []
         /// `membership_change`: host set changes per cluster.
         var membershipChanges: [String: Int64] = [:]
     }
@@ -112,7 +115,7 @@ public final class SkiffServer: Sendable {
 
     /// A bootstrap's certificates must load: Skiff refuses to start without them, as Envoy does.
     private func installClusters() async throws {
-        let failures = tls.prepare(clients: snapshot.clusters.flatMap(\.allTLS))
+        let failures = tls.prepare(clients: snapshot.clusters.flatMap(\.allTLS).filter { $0.common.sdsSources.isEmpty })
         if let first = failures.first {
             throw StartupError("cluster TLS: \(first)")
         }
@@ -121,7 +124,9 @@ public final class SkiffServer: Sendable {
 
     private func bindListeners() async throws {
         for listener in snapshot.listeners {
-            if let first = tls.prepare(servers: listener.filterChains.compactMap(\.tls)).first {
+            // Secrets from their own SDS source arrive later: such chains refuse connections until then.
+            let failures = tls.prepare(servers: listener.filterChains.compactMap(\.tls).filter { $0.common.sdsSources.isEmpty })
+            if let first = failures.first {
                 throw StartupError("listener \(listener.name) TLS: \(first)")
             }
             try await installListener(listener)
@@ -158,6 +163,7 @@ public final class SkiffServer: Sendable {
             }
             await self.closeListenersAndDrain()
             await self.closeAdmin()
+            for task in self.state.withLock({ $0.sdsTasks }) { task.cancel() }
             group.cancelAll()
             await group.waitForAll()
         }
@@ -291,6 +297,38 @@ extension SkiffServer {
             for note in tls.refresh() {
                 options.logger.info("\(note)")
             }
+        }
+    }
+}
+
+extension SkiffServer: SecretSink {
+    /// Secrets from a separate SDS source: contexts naming them rebuild (new handshakes use them
+    /// at once), then ADS resources warming on them start serving.
+    public func secretsArrived(_ secrets: [String: TLSSecret], from source: String) async {
+        for note in tls.updateSecrets(secrets) {
+            options.logger.info("SDS \(source): \(note)")
+        }
+        let ads = state.withLock { $0.ads }
+        await ads?.externalSecretsArrived(Set(secrets.keys))
+    }
+
+    /// Subscribes names at their own SDS sources, starting a client per source cluster (a static
+    /// cluster, e.g. istio-agent's `sds-grpc` Unix socket).
+    func subscribeSDS(_ bySource: [String: Set<String>]) async {
+        for (source, names) in bySource.sorted(by: { $0.key < $1.key }) {
+            let client = state.withLock { state -> SDSClient? in
+                if let existing = state.sdsClients[source] { return existing }
+                guard let endpoint = state.clusterConfigs[source]?.endpoints.first?.address else { return nil }
+                let created = SDSClient(source: source, target: endpoint, nodeBytes: snapshot.nodeBytes, sink: self, logger: options.logger)
+                state.sdsClients[source] = created
+                state.sdsTasks.append(Task { await created.run() })
+                return created
+            }
+            guard let client else {
+                options.logger.warning("SDS: secrets \(names.sorted()) name source cluster \(source), which is not a static cluster")
+                continue
+            }
+            await client.subscribe(names)
         }
     }
 }

@@ -6,6 +6,7 @@ import Darwin
 import NIOConcurrencyHelpers
 import NIOSSL
 import SkiffCore
+import X509
 
 /// Every TLS context in use, shared by all workers and keyed by the TLS config's fingerprint, so
 /// chains and clusters with the same context share one BoringSSL context.
@@ -40,6 +41,14 @@ public final class TLSContextRegistry: Sendable {
         public var error: String?
         /// The URI SAN of the certificate this context presents.
         public var ownURI: String? = nil
+        /// The trusted CAs, for verification inside the handshake when SANs must match.
+        public var roots: [Certificate] = []
+
+        /// A verification callback checking chain and SANs in the handshake, when SANs must match.
+        public func verifier(_ note: TLSVerifier.Note) -> NIOSSLCustomVerificationCallback? {
+            guard !sanMatchers.isEmpty, !roots.isEmpty else { return nil }
+            return TLSVerifier.callback(roots: roots, sanMatchers: sanMatchers, note: note)
+        }
     }
 
     struct Entry: Sendable {
@@ -99,7 +108,10 @@ public final class TLSContextRegistry: Sendable {
             }
             return Entry(
                 config: config,
-                lookup: Lookup(context: built.context, sanMatchers: built.sanMatchers, error: nil, ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }),
+                lookup: Lookup(
+                    context: built.context, sanMatchers: built.sanMatchers, error: nil,
+                    ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }, roots: TLSVerifier.roots(built.caCertificates)
+                ),
                 ownChain: built.ownChain, caCertificates: built.caCertificates, chainSource: built.chainSource, caSource: built.caSource,
                 fileStamps: stamps, secretVersion: version
             )

@@ -32,8 +32,12 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     /// client may send its request before it learns it was refused).
     private var refused = false
 
-    public init(sanMatchers: [SANMatcher], onDone: @escaping (TLSOutcome, PeerIdentity?, String?) -> Void) {
+    /// What the in-handshake verifier found, when one runs.
+    private let note: TLSVerifier.Note?
+
+    public init(sanMatchers: [SANMatcher], note: TLSVerifier.Note? = nil, onDone: @escaping (TLSOutcome, PeerIdentity?, String?) -> Void) {
         self.sanMatchers = sanMatchers
+        self.note = note
         self.onDone = onDone
     }
 
@@ -60,7 +64,7 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if onDone != nil {
             refused = true
-            finish(Self.classify(error), identity: nil, alpn: nil)
+            finish(note?.outcome ?? Self.classify(error), identity: nil, alpn: nil)
             context.close(promise: nil)
         }
         context.fireErrorCaught(error)

@@ -31,6 +31,13 @@ public enum StatFamily: String, Sendable, CaseIterable {
         }
     }
 
+    /// The optional group a counter belongs to (`ssl`, `rbac`), listed only where configured.
+    static func optionalGroup(_ suffix: String) -> String? {
+        if suffix.hasPrefix("ssl.") { return "ssl" }
+        if suffix.hasPrefix("rbac.") { return "rbac" }
+        return nil
+    }
+
     /// The stem of per-status-code counters, if this family counts responses.
     public var responseCodeBase: String? {
         switch self {

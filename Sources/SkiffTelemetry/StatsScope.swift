@@ -10,6 +10,9 @@ public final class StatsScope {
     @usableFromInline var gauges: [Int64]
     /// Per-status-code counters (`upstream_rq_200`), keyed by code; bounded by the 100...599 range.
     @usableFromInline var codes: [Int: UInt64] = [:]
+    /// Optional groups (`ssl.*`, `rbac.*`) are listed only once the configuration uses them, as
+    /// Envoy creates those stats only with TLS or an RBAC filter.
+    private var shownGroups: Set<String> = []
 
     public init(family: StatFamily, name: String) {
         self.family = family
@@ -36,6 +39,11 @@ public final class StatsScope {
     }
 
     public func value(_ counter: StatCounter) -> UInt64 { counters[counter.slot] }
+
+    /// Lists an optional group's counters (`"ssl"`, `"rbac"`) even while they are zero.
+    public func show(_ group: String) {
+        shownGroups.insert(group)
+    }
     public func value(_ gauge: StatGauge) -> Int64 { gauges[gauge.slot] }
 
     /// The scope's values as samples, for merging across workers.
@@ -43,6 +51,7 @@ public final class StatsScope {
         var out: [StatSample] = []
         out.reserveCapacity(counters.count + gauges.count + codes.count * 2)
         for (slot, suffix) in family.counterNames.enumerated() {
+            if let group = StatFamily.optionalGroup(suffix), !shownGroups.contains(group), counters[slot] == 0 { continue }
             out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .counter, value: Int64(bitPattern: counters[slot])))
         }
         for (slot, suffix) in family.gaugeNames.enumerated() {

@@ -57,6 +57,7 @@ public enum ListenerBinder {
         let limit = listener.bufferLimitBytes
         try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
         let stats = worker.stats.listener(listener.statPrefix)
+        if listener.filterChains.contains(where: { $0.tls != nil }) { stats.show("ssl") }
         stats.increment(ListenerStat.cxTotal)
         stats.adjust(ListenerStat.cxActive, by: 1)
         channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
@@ -104,8 +105,13 @@ public enum ListenerBinder {
             }
             let started = TLSSession(serverName: connection.serverName, localURI: lookup.ownURI)
             session = started
-            try pipeline.addHandler(NIOSSLServerHandler(context: context))
-            try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, identity, alpn in
+            let note = TLSVerifier.Note()
+            if let verify = lookup.verifier(note) {
+                try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallback: verify))
+            } else {
+                try pipeline.addHandler(NIOSSLServerHandler(context: context))
+            }
+            try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers, note: note) { outcome, identity, alpn in
                 TLSStats.count(outcome, in: stats, ssl: ListenerStat.ssl)
                 if outcome == .handshake, identity == nil { stats.increment(ListenerStat.ssl.noCertificate) }
                 started.peer = identity

@@ -180,7 +180,7 @@ public final class HTTP1ConnectionPool {
                             self.connected(connection, host: host, completion)
                         } else {
                             channel.close(promise: nil)
-                            self.connectFailed(connection, host: host, ProxyError(.connectFailure(UpstreamTLS.failureReason(outcome))), completion)
+                            self.connectFailed(connection, host: host, ProxyError(.connectFailure("")), completion)
                         }
                     }
                 case .failure(let error):

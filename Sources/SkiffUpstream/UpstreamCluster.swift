@@ -111,6 +111,7 @@ public final class UpstreamCluster {
             balancer = LoadBalancer(policy: config.lbPolicy)
         }
         self.config = config
+        if !config.allTLS.isEmpty { stats.show("ssl") }
         var existing: [SocketAddress: UpstreamHost] = [:]
         for host in hosts {
             existing[host.address] = host

@@ -20,14 +20,19 @@ public enum UpstreamTLS {
         // An IP literal is not a valid SNI value: send none, as Envoy does without `sni`.
         let serverName = tls.sni.flatMap { isIPLiteral($0) ? nil : $0 }
         let ssl: NIOSSLClientHandler
+        let note = TLSVerifier.Note()
         do {
-            ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+            if let verify = lookup.verifier(note) {
+                ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName, customVerificationCallback: verify)
+            } else {
+                ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+            }
         } catch {
             return .failure(ProxyError(.connectFailure("TLS_error: \(error)")))
         }
         let promise = cluster.eventLoop.makePromise(of: TLSOutcome.self)
         let stats = cluster.stats
-        let observer = TLSHandshakeObserver(sanMatchers: lookup.sanMatchers) { outcome, _, _ in
+        let observer = TLSHandshakeObserver(sanMatchers: lookup.sanMatchers, note: note) { outcome, _, _ in
             count(outcome, in: stats, ssl: ClusterStat.ssl)
             promise.succeed(outcome)
         }
@@ -46,16 +51,6 @@ public enum UpstreamTLS {
         case .failVerifySAN: stats.increment(ssl.failVerifySAN)
         case .failVerifyError: stats.increment(ssl.failVerifyError)
         case .connectionError: stats.increment(ssl.connectionError)
-        }
-    }
-
-    /// The reason text Envoy puts in a 503 for a failed upstream handshake.
-    public static func failureReason(_ outcome: TLSOutcome) -> String {
-        switch outcome {
-        case .handshake: return ""
-        case .failVerifyNoCert: return "TLS_error:|CERTIFICATE_REQUIRED:TLS_error_end"
-        case .failVerifySAN, .failVerifyError: return "TLS_error:|CERTIFICATE_VERIFY_FAILED:TLS_error_end"
-        case .connectionError(let text): return "TLS_error:|\(text):TLS_error_end"
         }
     }
 }

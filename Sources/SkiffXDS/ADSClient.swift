@@ -52,6 +52,14 @@ public actor ADSClient {
         )
     }
 
+    /// Secrets arrived from their own SDS source: resources warming on them start serving.
+    public func externalSecretsArrived(_ names: Set<String>) async {
+        let changes = machine.externalSecretsArrived(names)
+        if !changes.upsertClusters.isEmpty || !changes.upsertListeners.isEmpty {
+            _ = await sink.apply(changes)
+        }
+    }
+
     /// What `/config_dump` and `/stats` show.
     public var status: [XDSResourceType: XDSTypeStatus] { machine.status }
     public var warming: (clusters: [String], listeners: [String]) {

@@ -39,6 +39,8 @@ public struct ADSStateMachine {
     public private(set) var listeners: [String: ListenerConfig] = [:]
     public private(set) var routes: [String: RouteTable] = [:]
     public private(set) var secrets: [String: TLSSecret] = [:]
+    /// Secrets delivered by their own SDS source (not this stream), by name.
+    public private(set) var externalSecrets: Set<String> = []
     /// Active = handed to the proxy.
     public private(set) var activeClusters: Set<String> = []
     public private(set) var activeListeners: Set<String> = []
@@ -401,18 +403,7 @@ public struct ADSStateMachine {
         for name in response.removed {
             status[.secret]?.resources.removeValue(forKey: name)
         }
-        for (name, _) in warmingClusters.sorted(by: { $0.key < $1.key }) {
-            guard let config = clusters[name], clusterReady(config) else { continue }
-            warmingClusters.removeValue(forKey: name)
-            activeClusters.insert(name)
-            changes.upsertClusters.append(withEndpoints(config))
-        }
-        for (name, _) in warmingListeners.sorted(by: { $0.key < $1.key }) {
-            guard let config = listeners[name], listenerReady(config) else { continue }
-            warmingListeners.removeValue(forKey: name)
-            activeListeners.insert(name)
-            changes.upsertListeners.append(config)
-        }
+        activateReady(&changes)
     }
 
     // MARK: Timers
@@ -472,12 +463,40 @@ public struct ADSStateMachine {
     /// A cluster serves once its EDS assignment and its SDS secrets are in.
     private func clusterReady(_ config: ClusterConfig) -> Bool {
         if config.discovery == .eds, let service = config.edsServiceName, assignments[service] == nil { return false }
-        return config.sdsNames.allSatisfy { secrets[$0] != nil }
+        return config.sdsNames.allSatisfy(secretReady)
     }
 
     /// A listener serves once its route configurations and SDS secrets are in.
     private func listenerReady(_ config: ListenerConfig) -> Bool {
-        routesReady(config) && config.sdsNames.allSatisfy { secrets[$0] != nil }
+        routesReady(config) && config.sdsNames.allSatisfy(secretReady)
+    }
+
+    private func secretReady(_ name: String) -> Bool {
+        secrets[name] != nil || externalSecrets.contains(name)
+    }
+
+    /// Secrets arrived from their own SDS source: warming clusters and listeners waiting only on
+    /// them start serving.
+    public mutating func externalSecretsArrived(_ names: Set<String>) -> Changes {
+        externalSecrets.formUnion(names)
+        var changes = Changes()
+        activateReady(&changes)
+        return changes
+    }
+
+    private mutating func activateReady(_ changes: inout Changes) {
+        for (name, _) in warmingClusters.sorted(by: { $0.key < $1.key }) {
+            guard let config = clusters[name], clusterReady(config) else { continue }
+            warmingClusters.removeValue(forKey: name)
+            activeClusters.insert(name)
+            changes.upsertClusters.append(withEndpoints(config))
+        }
+        for (name, _) in warmingListeners.sorted(by: { $0.key < $1.key }) {
+            guard let config = listeners[name], listenerReady(config) else { continue }
+            warmingListeners.removeValue(forKey: name)
+            activeListeners.insert(name)
+            changes.upsertListeners.append(config)
+        }
     }
 
     private func routesReady(_ config: ListenerConfig) -> Bool {
@@ -500,9 +519,10 @@ public struct ADSStateMachine {
         Set(clusters.values.compactMap { $0.discovery == .eds ? $0.edsServiceName : nil })
     }
 
+    /// Secret names to request over ADS (those with their own SDS source are not).
     func desiredSDSNames() -> Set<String> {
-        listeners.values.reduce(into: Set<String>()) { $0.formUnion($1.sdsNames) }
-            .union(clusters.values.reduce(into: Set<String>()) { $0.formUnion($1.sdsNames) })
+        listeners.values.reduce(into: Set<String>()) { $0.formUnion($1.adsSDSNames) }
+            .union(clusters.values.reduce(into: Set<String>()) { $0.formUnion($1.adsSDSNames) })
     }
 
     func desiredRDSNames() -> Set<String> {

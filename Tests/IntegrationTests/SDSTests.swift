@@ -96,4 +96,82 @@ struct SDSTests {
         await open.close()
         await proxy.stop()
     }
+
+    /// istio-agent's shape: a static listener whose certificate and trust bundle come from an SDS
+    /// server on a Unix socket (`sds-grpc`), not from the control plane's stream.
+    @Test func secretsFromAnSDSServerOnAUnixSocket() async throws {
+        let pki = try TestPKI()
+        defer { pki.cleanUp() }
+        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
+        let first = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let socket = pki.directory + "/sds.sock"
+        let agent = try await ControlPlaneProcess(uds: socket)
+        defer { agent.stop() }
+        let sds = "{ api_config_source: { api_type: GRPC, transport_api_version: V3, grpc_services: [ { envoy_grpc: { cluster_name: sds-grpc } } ] }, resource_api_version: V3 }"
+        let yaml = """
+            admin:
+              address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            static_resources:
+              listeners:
+              - name: main
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+                filter_chains:
+            \(Bootstrap.indented(TLSTests.chain(tls: """
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                    require_client_certificate: true
+                    common_tls_context:
+                      tls_certificate_sds_secret_configs: [ { name: default, sds_config: \(sds) } ]
+                      combined_validation_context:
+                        default_validation_context: { match_typed_subject_alt_names: [ { san_type: URI, matcher: { exact: "\(TestPKI.frontend)" } } ] }
+                        validation_context_sds_secret_config: { name: ROOTCA, sds_config: \(sds) }
+                """), 4))
+              clusters:
+            \(Bootstrap.indented(Bootstrap.cluster("app", ports: [app.port]), 2))
+              - name: sds-grpc
+                type: STATIC
+                connect_timeout: 1s
+                load_assignment:
+                  cluster_name: sds-grpc
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: { address: { pipe: { path: \(socket) } } }
+
+            """
+        let proxy = try await ProxyHarness.start(yaml)
+        let context = try pki.clientContext(frontend)
+        func serial() async -> String? {
+            guard let client = try? await RawClient(port: proxy.port(), group: group, tls: context) else { return nil }
+            let ok = (try? await client.get("/"))?.status == 200
+            let serial = ok ? try? await client.peerSerial() : nil
+            await client.close()
+            return serial ?? nil
+        }
+        #expect(await serial() == nil, "no certificate until the SDS server sends one")
+        try await agent.push(.secret, version: "a1", [
+            Self.certificateSecret("default", certificatePEM: first.certificatePEM, keyPEM: first.privateKeyPEM),
+            Self.trustSecret("ROOTCA", caPEM: pki.mint.ca.certificatePEM),
+        ])
+        var seen: String?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while seen == nil, ContinuousClock.now < deadline {
+            seen = await serial()
+            if seen == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen == first.serial)
+        let second = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
+        try await agent.push(.secret, version: "a2", [
+            Self.certificateSecret("default", certificatePEM: second.certificatePEM, keyPEM: second.privateKeyPEM),
+            Self.trustSecret("ROOTCA", caPEM: pki.mint.ca.certificatePEM),
+        ])
+        try await agent.waitForACK(.secret, version: "a2")
+        #expect(await serial() == second.serial)
+        let names = try await agent.requests(of: .secret).compactMap { $0["resource_names"] as? [String] }.last
+        #expect(names == ["ROOTCA", "default"], "Skiff asks the SDS server for exactly the names it uses")
+        await proxy.stop()
+    }
 }

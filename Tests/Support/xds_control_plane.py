@@ -47,6 +47,7 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2  # noqa: F401
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from envoy.service.secret.v3 import sds_pb2_grpc
 
 WILDCARD_TYPES = {
     "type.googleapis.com/envoy.config.listener.v3.Listener",
@@ -272,6 +273,16 @@ class ADS(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         yield from self.serve(DeltaStream(self.snapshot), "delta", request_iterator, context)
 
 
+class SDS(sds_pb2_grpc.SecretDiscoveryServiceServicer):
+    """SDS on its own service (istio-agent's shape): the same state-of-the-world stream as ADS."""
+
+    def __init__(self, ads):
+        self.ads = ads
+
+    def StreamSecrets(self, request_iterator, context):
+        yield from self.ads.serve(SotwStream(self.ads.snapshot), "sds", request_iterator, context)
+
+
 def pack(resource_json):
     message = any_pb2.Any()
     json_format.ParseDict(resource_json, message)
@@ -343,7 +354,9 @@ def main():
     snapshot = Snapshot()
     recorder = Recorder()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ADS(snapshot, recorder), server)
+    ads = ADS(snapshot, recorder)
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
+    sds_pb2_grpc.add_SecretDiscoveryServiceServicer_to_server(SDS(ads), server)
     if args.uds:
         server.add_insecure_port("unix:" + args.uds)
     else:

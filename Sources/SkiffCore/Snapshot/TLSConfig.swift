@@ -71,6 +71,10 @@ public struct CommonTLSConfig: Sendable {
     /// `tls_params.tls_minimum_protocol_version` / `tls_maximum_protocol_version`.
     public var minimumVersion: TLSVersion
     public var maximumVersion: TLSVersion
+    /// SDS names delivered by their own gRPC source (`sds_config.api_config_source`), by the
+    /// static cluster that reaches it (istio-agent's `sds-grpc` Unix socket); names not listed
+    /// here come over ADS.
+    public var sdsSources: [String: String] = [:]
 
     public init(
         certificates: [CertificateKeyPair] = [], certificateSDSNames: [String] = [], validation: ValidationConfig? = nil,
@@ -87,6 +91,11 @@ public struct CommonTLSConfig: Sendable {
     /// Every SDS secret name this context needs before it can be built.
     public var sdsNames: [String] {
         certificateSDSNames + (validation?.sdsName.map { [$0] } ?? [])
+    }
+
+    /// The SDS names requested over ADS (the others have their own source).
+    public var adsSDSNames: [String] {
+        sdsNames.filter { sdsSources[$0] == nil }
     }
 }
 
@@ -146,6 +155,17 @@ extension ListenerConfig {
     public var sdsNames: Set<String> {
         Set(filterChains.flatMap { $0.tls?.common.sdsNames ?? [] })
     }
+
+    /// SDS names with their own source, by source cluster.
+    public var sdsSources: [String: Set<String>] {
+        filterChains.compactMap { $0.tls?.common }.reduce(into: [:]) { out, common in
+            for (name, cluster) in common.sdsSources { out[cluster, default: []].insert(name) }
+        }
+    }
+
+    public var adsSDSNames: Set<String> {
+        Set(filterChains.flatMap { $0.tls?.common.adsSDSNames ?? [] })
+    }
 }
 
 extension ClusterConfig {
@@ -157,5 +177,16 @@ extension ClusterConfig {
     /// Every SDS secret name the cluster's TLS needs.
     public var sdsNames: Set<String> {
         Set(allTLS.flatMap(\.common.sdsNames))
+    }
+
+    /// SDS names with their own source, by source cluster.
+    public var sdsSources: [String: Set<String>] {
+        allTLS.map(\.common).reduce(into: [:]) { out, common in
+            for (name, cluster) in common.sdsSources { out[cluster, default: []].insert(name) }
+        }
+    }
+
+    public var adsSDSNames: Set<String> {
+        Set(allTLS.flatMap(\.common.adsSDSNames))
     }
 }

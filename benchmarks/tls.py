@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""TLS side by side: Skiff and Envoy on the same bootstrap, each at --concurrency 1 on CPU 0, the
+load generator and the upstream on CPU 1 (as bench.py). Two measurements:
+
+- mTLS handshakes/s: `openssl s_time -new` opens a new connection per request, presenting a
+  client certificate (ECDSA P-256, SPIFFE URI SAN) to a listener that requires and SAN-checks it,
+  and fetches `/` through the proxy.
+- keep-alive requests/s over TLS: wrk over https to a TLS listener (wrk cannot present a client
+  certificate, so this listener only serves TLS).
+
+Certificates are generated with openssl in a temporary directory. 127.0.0.1 only; processes are
+stopped by the PID this script started.
+"""
+import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import HTTP_FILTER, free_port, run_proxy, wrk  # noqa: E402
+
+FRONTEND = "spiffe://cluster.local/ns/bench/sa/frontend"
+BACKEND = "spiffe://cluster.local/ns/bench/sa/backend"
+
+BOOTSTRAP = """
+admin:
+  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
+static_resources:
+  listeners:
+{listeners}
+  clusters:
+  - name: app
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: app
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {app} }} }} }}
+"""
+
+LISTENER = """
+  - name: {name}
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}
+    filter_chains:
+    - filters:{hcm}
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          require_client_certificate: {require}
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {{ filename: {dir}/backend.pem }}
+              private_key: {{ filename: {dir}/backend.key }}
+{validation}"""
+
+VALIDATION = """            validation_context:
+              trusted_ca: {{ filename: {dir}/ca.pem }}
+              match_typed_subject_alt_names:
+              - {{ san_type: URI, matcher: {{ exact: "{frontend}" }} }}
+"""
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_certificates(directory):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=bench CA", "-keyout", f"{directory}/ca.key", "-out", f"{directory}/ca.pem")
+    for name, uri in (("backend", BACKEND), ("frontend", FRONTEND)):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{directory}/{name}.key", "-out", f"{directory}/{name}.csr")
+        with open(f"{directory}/{name}.ext", "w") as f:
+            f.write(f"subjectAltName=URI:{uri},DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
+        openssl("x509", "-req", "-in", f"{directory}/{name}.csr", "-CA", f"{directory}/ca.pem", "-CAkey", f"{directory}/ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", f"{directory}/{name}.ext", "-out", f"{directory}/{name}.pem")
+
+
+def handshakes_per_second(port, directory, seconds):
+    out = subprocess.run(
+        ["taskset", "-c", "1", "openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-time", str(seconds),
+         "-www", "/", "-cert", f"{directory}/frontend.pem", "-key", f"{directory}/frontend.key", "-CAfile", f"{directory}/ca.pem"],
+        capture_output=True, text=True).stdout
+    match = re.search(r"([\d.]+) connections/user sec", out)
+    count = re.search(r"(\d+) connections in ([\d.]+)s", out)
+    if not count:
+        raise RuntimeError("s_time failed:\n" + out)
+    return int(count.group(1)) / float(count.group(2)), float(match.group(1)) if match else 0.0
+
+
+def measure(kind, args, directory, app_port):
+    ports = {"admin": free_port(), "mtls": free_port(), "tls": free_port()}
+    listeners = LISTENER.format(name="mtls", port=ports["mtls"], require="true", dir=directory,
+                                hcm=HTTP_FILTER.format(name="mtls", cluster="app"),
+                                validation=VALIDATION.format(dir=directory, frontend=FRONTEND))
+    listeners += LISTENER.format(name="tls", port=ports["tls"], require="false", dir=directory,
+                                 hcm=HTTP_FILTER.format(name="tls", cluster="app"), validation="")
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(BOOTSTRAP.format(admin=ports["admin"], listeners=listeners, app=app_port))
+        path = f.name
+    proc = run_proxy(kind, args, path, ports["admin"])
+    try:
+        handshakes_per_second(ports["mtls"], directory, 2)  # warm-up
+        rate, _ = handshakes_per_second(ports["mtls"], directory, args.duration)
+        wrk(f"https://127.0.0.1:{ports['tls']}/", 2)
+        keepalive = wrk(f"https://127.0.0.1:{ports['tls']}/", args.duration)
+        return {"handshakes": rate, "rps": keepalive["rps"], "p99": keepalive["p99"], "non2xx": keepalive["non2xx"]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        os.unlink(path)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skiff", required=True)
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    args = parser.parse_args()
+    directory = tempfile.mkdtemp(prefix="skiff-tls-bench-")
+    make_certificates(directory)
+    app_port = free_port()
+    app = subprocess.Popen(["taskset", "-c", "1", args.skiff, "upstream", "--name", "app", "--port", str(app_port)],
+                           stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    results = {"skiff": [], "envoy": []}
+    try:
+        for round_index in range(args.rounds):
+            for kind in ("skiff", "envoy") if round_index % 2 == 0 else ("envoy", "skiff"):
+                r = measure(kind, args, directory, app_port)
+                results[kind].append(r)
+                print(f"round {round_index + 1} {kind:5s}: {r['handshakes']:8.0f} mTLS handshakes/s  "
+                      f"{r['rps']:9.0f} req/s over TLS  p99 {r['p99']:.3f} ms  non-2xx {r['non2xx']}", flush=True)
+    finally:
+        app.terminate()
+        app.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def med(kind, key):
+        return statistics.median(r[key] for r in results[kind])
+
+    print("\nmedian over rounds            skiff      envoy   skiff/envoy  target")
+    for label, key, target in (("mTLS handshakes/s", "handshakes", ">= 1.0"), ("TLS keep-alive req/s", "rps", ">= 1.0"),
+                               ("TLS p99 latency ms", "p99", "")):
+        s, e = med("skiff", key), med("envoy", key)
+        print(f"{label:26s} {s:10.2f} {e:10.2f} {s / e if e else float('nan'):10.2f}   {target}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
