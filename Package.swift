@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "SkiffCore", "SkiffTelemetry", "SkiffTLS",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

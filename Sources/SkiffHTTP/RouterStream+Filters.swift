@@ -28,6 +28,11 @@ extension RouterStream {
         let decision = RBACEngine.evaluate(rules, subject)
         connection.stats.increment(decision.allowed ? HTTPStat.rbacAllowed : HTTPStat.rbacDenied)
         guard !decision.allowed else { return true }
+        let peer = session?.peer?.principal ?? "(no client certificate)"
+        worker.logEvent(
+            "rbac: denied \(request.method) \(path) from \(connection.remoteIP ?? "?") as \(peer): "
+                + (decision.policy.map { "matched policy \($0) (\(rules.action))" } ?? "no policy matched (\(rules.action))")
+        )
         phase = .done
         connection.sendLocalReply(
             LocalReply(status: 403, flag: .none, body: "RBAC: access denied"), version: request.version,

@@ -73,7 +73,7 @@ public final class SkiffServer: Sendable {
         var workers: [NIOLoopBound<Worker>] = []
         let tls = TLSContextRegistry()
         for (index, loop) in group.makeIterator().enumerated() {
-            let worker = try await loop.submit { NIOLoopBound(Worker(eventLoop: loop, index: index, tls: tls), eventLoop: loop) }.get()
+            let worker = try await loop.submit { NIOLoopBound(Worker(eventLoop: loop, index: index, tls: tls, logger: options.logger), eventLoop: loop) }.get()
             workers.append(worker)
         }
         let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers, tls: tls)

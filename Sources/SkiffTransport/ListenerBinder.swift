@@ -119,7 +119,7 @@ public enum ListenerBinder {
             })
         }
         if let rbac = chain.networkRBAC {
-            try pipeline.addHandler(NetworkRBACHandler(config: rbac, session: session, stats: worker.stats.scope(.networkRBAC, rbac.statPrefix)))
+            try pipeline.addHandler(NetworkRBACHandler(config: rbac, session: session, stats: worker.stats.scope(.networkRBAC, rbac.statPrefix), worker: worker))
         }
         let id = ObjectIdentifier(channel)
         switch chain.filter {

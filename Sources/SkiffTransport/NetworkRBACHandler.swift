@@ -1,4 +1,5 @@
 import NIOCore
+import SkiffUpstream
 import SkiffCore
 import SkiffRouting
 import SkiffTelemetry
@@ -12,12 +13,14 @@ final class NetworkRBACHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let config: RBACFilterConfig
     private let session: TLSSession?
     private let stats: StatsScope
+    private let worker: Worker
     private var decided = false
 
-    init(config: RBACFilterConfig, session: TLSSession?, stats: StatsScope) {
+    init(config: RBACFilterConfig, session: TLSSession?, stats: StatsScope, worker: Worker) {
         self.config = config
         self.session = session
         self.stats = stats
+        self.worker = worker
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,6 +42,10 @@ final class NetworkRBACHandler: ChannelInboundHandler, RemovableChannelHandler {
             let decision = RBACEngine.evaluate(rules, subject)
             stats.increment(decision.allowed ? RBACStat.allowed : RBACStat.denied)
             guard decision.allowed else {
+                worker.logEvent(
+                    "rbac: closed connection from \(channel.remoteAddress?.description ?? "?") as \(session?.peer?.principal ?? "(no client certificate)"): "
+                        + (decision.policy.map { "matched policy \($0) (\(rules.action))" } ?? "no policy matched (\(rules.action))")
+                )
                 context.close(promise: nil)
                 return
             }

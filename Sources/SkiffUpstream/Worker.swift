@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import SkiffCore
 import SkiffTelemetry
@@ -20,13 +21,39 @@ public final class Worker {
 
     /// TLS contexts, shared by every worker.
     public let tls: TLSContextRegistry
+    /// Data-path events worth a log line (an authorization denial), at most `logBudget` a second
+    /// per worker so a flood of denials cannot turn into a flood of log writes.
+    public let logger: Logger
+    static let logBudget = 10
+    private var logWindow: UInt64 = 0
+    private var loggedInWindow = 0
+    /// Lines dropped by the budget, reported with the next line that gets through.
+    private var droppedLines = 0
 
-    public init(eventLoop: any EventLoop, index: Int, tls: TLSContextRegistry = TLSContextRegistry()) {
+    public init(eventLoop: any EventLoop, index: Int, tls: TLSContextRegistry = TLSContextRegistry(), logger: Logger = Logger(label: "skiff")) {
         self.eventLoop = eventLoop
         self.index = index
         self.stats = WorkerStats()
         self.tls = tls
+        self.logger = logger
         self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats, tls: tls)
+    }
+
+    /// Logs `message` at info level unless this second's budget is spent.
+    public func logEvent(_ message: @autoclosure () -> String) {
+        let second = ContinuousClockReading.now() / 1_000_000_000
+        if second != logWindow {
+            logWindow = second
+            loggedInWindow = 0
+        }
+        guard loggedInWindow < Self.logBudget else {
+            droppedLines += 1
+            return
+        }
+        loggedInWindow += 1
+        let dropped = droppedLines
+        droppedLines = 0
+        logger.info("\(message())\(dropped > 0 ? " (\(dropped) similar lines dropped)" : "")")
     }
 }
 
