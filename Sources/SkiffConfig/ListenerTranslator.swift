@@ -29,6 +29,7 @@ enum ListenerTranslator {
         if listener.hasDefaultFilterChain {
             var fallback = try filterChain(listener.defaultFilterChain, at: path / "default_filter_chain", clusters: clusters)
             fallback.destinationPort = nil
+            fallback.isDefault = true
             chains.append(fallback)
         }
         guard !chains.isEmpty else {

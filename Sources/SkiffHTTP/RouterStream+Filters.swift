@@ -13,12 +13,13 @@ extension RouterStream {
     /// Runs the HTTP RBAC filter (the route's `RBACPerRoute` or the connection manager's):
     /// false when the request was denied and answered 403 `RBAC: access denied`.
     func rbacAllows(_ rbac: RBACFilterConfig) -> Bool {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let path = String(RouteMatcher.pathWithoutQuery(request.uri))
         let session = connection.tlsSession
         let subject = RBACEngine.Subject(
-            headers: request.headers, path: path, remoteIP: connection.remoteIP, localIP: connection.localIP,
-            localPort: connection.localPort, serverName: session?.serverName, peerURIs: session?.peer?.uris ?? [],
-            peerDNSNames: session?.peer?.dnsNames ?? [], authenticated: session?.peer != nil
+            headers: PseudoHeaderView(request: request, isTLS: session != nil), path: path, remoteIP: connection.remoteIP,
+            localIP: connection.localIP, localPort: connection.localPort, serverName: session?.serverName,
+            peerURIs: session?.peer?.uris ?? [], peerDNSNames: session?.peer?.dnsNames ?? [], peerSubject: session?.peer?.subject,
+            authenticated: session?.peer != nil
         )
         if let shadow = rbac.shadowRules {
             let decision = RBACEngine.evaluate(shadow, subject)
@@ -123,6 +124,23 @@ extension RouterStream {
             activeFault.end()
             connection.stats.adjust(HTTPStat.faultActive, by: -1)
             self.activeFault = nil
+        }
+    }
+}
+
+/// Request headers as HTTP/2 names them, for RBAC header rules: Istio writes method and host
+/// rules on `:method` and `:authority`, which an HTTP/1.1 header block does not carry.
+struct PseudoHeaderView: RequestHeaderView {
+    let request: HTTPRequestHead
+    let isTLS: Bool
+
+    func values(forHeader name: String) -> [String] {
+        switch name {
+        case ":method": return [request.method.rawValue]
+        case ":authority": return request.headers["host"]
+        case ":path": return [request.uri]
+        case ":scheme": return [isTLS ? "https" : "http"]
+        default: return request.headers.values(forHeader: name)
         }
     }
 }

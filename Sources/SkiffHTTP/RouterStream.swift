@@ -89,9 +89,16 @@ final class RouterStream: UpstreamResponseHandler {
         let table = connection.currentRouteTable
         self.table = table
         let authority = request.headers.first(name: "host") ?? ""
-        guard let vhost = VirtualHostSelector.select(in: table, authority: authority),
-              let route = RouteMatcher.firstMatch(in: vhost, path: request.uri, headers: request.headers)
-        else {
+        let vhost = VirtualHostSelector.select(in: table, authority: authority)
+        let matched = vhost.flatMap { RouteMatcher.firstMatch(in: $0, path: request.uri, headers: request.headers) }
+        // RBAC runs first, as Istio places it ahead of every other filter, whatever the route
+        // then does (a direct response or no route at all included).
+        if matched?.rbacDisabled != true, let rbac = matched?.rbac ?? config.rbac {
+            self.route = matched
+            self.virtualHost = vhost
+            guard rbacAllows(rbac) else { return }
+        }
+        guard let vhost, let route = matched else {
             connection.stats.increment(HTTPStat.noRoute)
             fail(ProxyError(.noRoute))
             return
@@ -110,10 +117,6 @@ final class RouterStream: UpstreamResponseHandler {
         case .forward(let action):
             forward = action
             armStreamTimers(action)
-            // RBAC runs first, as Istio places it ahead of every other filter.
-            if !route.rbacDisabled, let rbac = route.rbac ?? config.rbac, !rbacAllows(rbac) {
-                return
-            }
             let name = WeightedPicker.pick(action.target, random: worker.random.next())
             // The local rate limit runs before the fault filter whatever their order in
             // `http_filters` (Envoy follows the chain order; chains with both are rare).

@@ -86,10 +86,10 @@ public enum RBACEngine {
         case .authenticated(let rule):
             guard subject.authenticated else { return false }
             guard let rule else { return true }
-            // Envoy: the URI SANs, else the DNS SANs, else the subject.
-            if !subject.peerURIs.isEmpty { return subject.peerURIs.contains { HeaderMatching.evaluate(rule, $0) } }
-            if !subject.peerDNSNames.isEmpty { return subject.peerDNSNames.contains { HeaderMatching.evaluate(rule, $0) } }
-            return HeaderMatching.evaluate(rule, subject.peerSubject ?? "")
+            // Envoy tries the URI SANs, then the DNS SANs, then the subject.
+            return subject.peerURIs.contains { HeaderMatching.evaluate(rule, $0) }
+                || subject.peerDNSNames.contains { HeaderMatching.evaluate(rule, $0) }
+                || HeaderMatching.evaluate(rule, subject.peerSubject ?? "")
         case .directRemoteIP(let range), .remoteIP(let range):
             return subject.remoteIP.map(range.contains) ?? false
         case .header(let matcher): return header(matcher, subject)

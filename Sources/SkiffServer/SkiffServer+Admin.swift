@@ -159,7 +159,7 @@ enum ConfigDumpRenderer {
         }
         return """
             {"configs":[\
-            {"@type":"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump","bootstrap":\(snapshot.sourceJSON),"last_updated":"\(updated)"},\
+            {"@type":"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump","bootstrap":\(ResourceTranslator.redactPrivateKeys(snapshot.sourceJSON)),"last_updated":"\(updated)"},\
             {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump",\(clusterDump)},\
             {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump",\(listenerDump)}\(extra)\
             ]}

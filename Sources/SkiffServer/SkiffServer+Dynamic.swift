@@ -10,6 +10,9 @@ import SkiffXDS
 /// the change concerns it.
 extension SkiffServer: XDSConfigSink {
     public func apply(_ changes: ADSStateMachine.Changes) async -> [(name: String, reason: String)] {
+        if !changes.externalSDS.isEmpty {
+            await subscribeSDS(changes.externalSDS)
+        }
         if !changes.secrets.isEmpty {
             // Contexts naming these secrets rebuild now: new handshakes use them at once.
             for note in tls.updateSecrets(changes.secrets) {

@@ -72,7 +72,9 @@ enum TLSContextFactory {
     private static func apply(_ common: CommonTLSConfig, to tls: inout TLSConfiguration) {
         tls.minimumTLSVersion = common.minimumVersion == .v1_3 ? .tlsv13 : .tlsv12
         tls.maximumTLSVersion = common.maximumVersion == .v1_2 ? .tlsv12 : .tlsv13
-        tls.applicationProtocols = common.alpn
+        // Skiff speaks HTTP/1.1 on TLS connections until the HTTP/2 work lands: offering `h2`
+        // would let a peer pick a protocol the connection then cannot serve.
+        tls.applicationProtocols = common.alpn.filter { $0 != "h2" }
     }
 
     /// The certificate this side presents: the first `tls_certificates` entry, else the first SDS one.

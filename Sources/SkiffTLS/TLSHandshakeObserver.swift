@@ -15,6 +15,8 @@ public enum TLSOutcome: Sendable, Equatable {
     case failVerifyError
     /// `ssl.connection_error`: any other TLS failure (protocol, version, plaintext).
     case connectionError(String)
+    /// The connection went away before a handshake began (a TCP connect that failed): not counted.
+    case notStarted
 }
 
 /// Sits after NIOSSL's handler: checks the peer's SANs once the handshake completes (the chain
@@ -27,6 +29,9 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     public typealias InboundIn = NIOAny
 
     private let sanMatchers: [SANMatcher]
+    /// Without `require_client_certificate`, a client that sends no certificate is accepted
+    /// even where SANs are matched (only a presented certificate must match), as in Envoy.
+    private let certificateRequired: Bool
     private var onDone: ((TLSOutcome, PeerIdentity?, String?) -> Void)?
     /// The peer failed verification: nothing it sent goes further while TLS shuts down (a TLS 1.3
     /// client may send its request before it learns it was refused).
@@ -35,8 +40,12 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     /// What the in-handshake verifier found, when one runs.
     private let note: TLSVerifier.Note?
 
-    public init(sanMatchers: [SANMatcher], note: TLSVerifier.Note? = nil, onDone: @escaping (TLSOutcome, PeerIdentity?, String?) -> Void) {
+    public init(
+        sanMatchers: [SANMatcher], certificateRequired: Bool = true, note: TLSVerifier.Note? = nil,
+        onDone: @escaping (TLSOutcome, PeerIdentity?, String?) -> Void
+    ) {
         self.sanMatchers = sanMatchers
+        self.certificateRequired = certificateRequired
         self.note = note
         self.onDone = onDone
     }
@@ -45,7 +54,7 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
         if let event = event as? TLSUserEvent, case .handshakeCompleted(let alpn) = event {
             let certificate = (try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self))?.peerCertificate
             let identity = certificate.map(PeerIdentity.init)
-            if !sanMatchers.isEmpty, !(identity?.matches(sanMatchers) ?? false) {
+            if !sanMatchers.isEmpty, identity != nil || certificateRequired, !(identity?.matches(sanMatchers) ?? false) {
                 refused = true
                 finish(identity == nil ? .failVerifyNoCert : .failVerifySAN, identity: identity, alpn: alpn)
                 context.close(promise: nil)
@@ -68,6 +77,11 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
             context.close(promise: nil)
         }
         context.fireErrorCaught(error)
+    }
+
+    /// A channel whose connect failed never becomes active: whoever waits still hears about it.
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        if onDone != nil { finish(.notStarted, identity: nil, alpn: nil) }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

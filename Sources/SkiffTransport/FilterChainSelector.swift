@@ -23,7 +23,12 @@ public enum FilterChainSelector {
         }
     }
 
+    /// The `default_filter_chain` takes what no chain matches.
     public static func select(_ chains: [FilterChainConfig], connection: Connection) -> FilterChainConfig? {
+        matching(chains.filter { !$0.isDefault }, connection: connection) ?? chains.first(where: \.isDefault)
+    }
+
+    static func matching(_ chains: [FilterChainConfig], connection: Connection) -> FilterChainConfig? {
         var candidates = chains
         candidates = narrow(candidates) { chain in
             guard let port = chain.destinationPort else { return .unset }

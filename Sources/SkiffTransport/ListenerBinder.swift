@@ -111,7 +111,9 @@ public enum ListenerBinder {
             } else {
                 try pipeline.addHandler(NIOSSLServerHandler(context: context))
             }
-            try pipeline.addHandler(TLSHandshakeObserver(sanMatchers: lookup.sanMatchers, note: note) { outcome, identity, alpn in
+            try pipeline.addHandler(TLSHandshakeObserver(
+                sanMatchers: lookup.sanMatchers, certificateRequired: tls.requireClientCertificate, note: note
+            ) { outcome, identity, alpn in
                 TLSStats.count(outcome, in: stats, ssl: ListenerStat.ssl)
                 if outcome == .handshake, identity == nil { stats.increment(ListenerStat.ssl.noCertificate) }
                 started.peer = identity

@@ -33,7 +33,7 @@ final class NetworkRBACHandler: ChannelInboundHandler, RemovableChannelHandler {
         let subject = RBACEngine.Subject(
             remoteIP: channel.remoteAddress?.ipAddress, localIP: channel.localAddress?.ipAddress, localPort: channel.localAddress?.port,
             serverName: session?.serverName, peerURIs: session?.peer?.uris ?? [], peerDNSNames: session?.peer?.dnsNames ?? [],
-            authenticated: session?.peer != nil
+            peerSubject: session?.peer?.subject, authenticated: session?.peer != nil
         )
         if let shadow = config.shadowRules {
             stats.increment(RBACEngine.evaluate(shadow, subject).allowed ? RBACStat.shadowAllowed : RBACStat.shadowDenied)

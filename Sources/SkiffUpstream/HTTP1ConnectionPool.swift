@@ -174,8 +174,13 @@ public final class HTTP1ConnectionPool {
                         return
                     }
                     // Over TLS the connection is ready only once the handshake (and SAN check)
-                    // passed; a failure is a connect failure (503 UF, retriable as one).
+                    // passed; a failure is a connect failure (503 UF, retriable as one), and
+                    // `connect_timeout` covers the handshake too, as in Envoy.
+                    let deadline = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: config.connectTimeout) {
+                        channel.close(promise: nil)
+                    }
                     handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { outcome in
+                        deadline.cancel()
                         if outcome == .handshake {
                             self.connected(connection, host: host, completion)
                         } else {

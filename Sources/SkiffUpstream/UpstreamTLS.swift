@@ -51,6 +51,7 @@ public enum UpstreamTLS {
         case .failVerifySAN: stats.increment(ssl.failVerifySAN)
         case .failVerifyError: stats.increment(ssl.failVerifyError)
         case .connectionError: stats.increment(ssl.connectionError)
+        case .notStarted: break
         }
     }
 }

@@ -63,6 +63,9 @@ public struct ADSStateMachine {
         public var routes: [String: RouteTable] = [:]
         /// SDS secrets that arrived or changed; applied before the clusters and listeners.
         public var secrets: [String: TLSSecret] = [:]
+        /// Secret names with their own SDS source that received clusters and listeners need, by
+        /// source cluster: subscribed there at once, since those resources warm until they arrive.
+        public var externalSDS: [String: Set<String>] = [:]
         public var upsertListeners: [ListenerConfig] = []
         public var removeListeners: [String] = []
         /// Initial configuration is complete (first CDS and LDS warmed or timed out).
@@ -70,6 +73,7 @@ public struct ADSStateMachine {
 
         public var isEmpty: Bool {
             upsertClusters.isEmpty && removeClusters.isEmpty && routes.isEmpty && upsertListeners.isEmpty && secrets.isEmpty
+                && externalSDS.isEmpty
                 && removeListeners.isEmpty && !initialized
         }
     }
@@ -195,12 +199,14 @@ public struct ADSStateMachine {
             receiveClusters(response, now: now, errors: &errors, changes: &changes)
             followUps = updateNames(.endpoint, to: desiredEDSNames())
             followUps += updateNames(.secret, to: desiredSDSNames())
+            changes.externalSDS = desiredExternalSDS()
         case .endpoint:
             receiveAssignments(response, now: now, errors: &errors, changes: &changes)
         case .listener:
             receiveListeners(response, now: now, errors: &errors, changes: &changes)
             followUps = updateNames(.route, to: desiredRDSNames())
             followUps += updateNames(.secret, to: desiredSDSNames())
+            changes.externalSDS = desiredExternalSDS()
         case .route:
             receiveRoutes(response, now: now, errors: &errors, changes: &changes)
         case .secret:
@@ -517,6 +523,14 @@ public struct ADSStateMachine {
 
     func desiredEDSNames() -> Set<String> {
         Set(clusters.values.compactMap { $0.discovery == .eds ? $0.edsServiceName : nil })
+    }
+
+    /// Secret names with their own SDS source, by source cluster, over every known resource.
+    func desiredExternalSDS() -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        for listener in listeners.values { out.merge(listener.sdsSources) { $0.union($1) } }
+        for cluster in clusters.values { out.merge(cluster.sdsSources) { $0.union($1) } }
+        return out
     }
 
     /// Secret names to request over ADS (those with their own SDS source are not).

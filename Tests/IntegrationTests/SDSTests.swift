@@ -15,6 +15,20 @@ struct SDSTests {
         return String(decoding: data, as: UTF8.self).dropFirst().dropLast().description
     }
 
+    /// The static `sds-grpc` cluster reaching the agent's Unix socket (a `clusters:` list item).
+    static func agentCluster(_ socket: String) -> String {
+        """
+          - name: sds-grpc
+            type: STATIC
+            connect_timeout: 1s
+            load_assignment:
+              cluster_name: sds-grpc
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { pipe: { path: \(socket) } } }
+        """
+    }
+
     static func certificateSecret(_ name: String, certificatePEM: String, keyPEM: String) -> String {
         """
         {"@type":"\(XDSType.secret.url)","name":"\(name)","tls_certificate":{\
@@ -29,8 +43,8 @@ struct SDSTests {
     }
 
     /// An mTLS listener whose certificate and trust bundle come from SDS over ADS.
-    static func sdsListener(port: Int, cluster: String) -> String {
-        let ads = "{\"ads\":{},\"resource_api_version\":\"V3\"}"
+    static func sdsListener(port: Int, cluster: String, sdsConfig: String? = nil) -> String {
+        let ads = sdsConfig ?? "{\"ads\":{},\"resource_api_version\":\"V3\"}"
         return """
             {"@type":"\(XDSType.listener.url)","name":"inbound",\
             "address":{"socket_address":{"address":"127.0.0.1","port_value":\(port)}},\
@@ -132,15 +146,7 @@ struct SDSTests {
                 """), 4))
               clusters:
             \(Bootstrap.indented(Bootstrap.cluster("app", ports: [app.port]), 2))
-              - name: sds-grpc
-                type: STATIC
-                connect_timeout: 1s
-                load_assignment:
-                  cluster_name: sds-grpc
-                  endpoints:
-                  - lb_endpoints:
-                    - endpoint: { address: { pipe: { path: \(socket) } } }
-
+            \(Self.agentCluster(socket))
             """
         let proxy = try await ProxyHarness.start(yaml)
         let context = try pki.clientContext(frontend)
@@ -172,6 +178,47 @@ struct SDSTests {
         #expect(await serial() == second.serial)
         let names = try await agent.requests(of: .secret).compactMap { $0["resource_names"] as? [String] }.last
         #expect(names == ["ROOTCA", "default"], "Skiff asks the SDS server for exactly the names it uses")
+        await proxy.stop()
+    }
+
+    /// Istio's full shape: the listener comes from the control plane over ADS, its secrets from
+    /// the agent's SDS socket. The listener warms only until the agent's secrets arrive.
+    @Test func anADSListenerWithSecretsFromTheAgentsSocket() async throws {
+        let pki = try TestPKI()
+        defer { pki.cleanUp() }
+        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
+        let leaf = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let socket = pki.directory + "/agent.sock"
+        let agent = try await ControlPlaneProcess(uds: socket)
+        defer { agent.stop() }
+        try await agent.push(.secret, version: "a1", [
+            Self.certificateSecret("default", certificatePEM: leaf.certificatePEM, keyPEM: leaf.privateKeyPEM),
+            Self.trustSecret("ROOTCA", caPEM: pki.mint.ca.certificatePEM),
+        ])
+        let istiod = try await ControlPlaneProcess()
+        defer { istiod.stop() }
+        let port = try await freePort()
+        let agentSource = "{\"api_config_source\":{\"api_type\":\"GRPC\",\"transport_api_version\":\"V3\",\"grpc_services\":[{\"envoy_grpc\":{\"cluster_name\":\"sds-grpc\"}}]},\"resource_api_version\":\"V3\"}"
+        try await istiod.push(.cluster, version: "v1", [XDSResources.staticCluster("app", ports: [app.port])])
+        try await istiod.push(.listener, version: "v1", [Self.sdsListener(port: port, cluster: "app", sdsConfig: agentSource)])
+        // A long initial_fetch_timeout: only the agent's secrets can end the warming in time.
+        let yaml = XDSResources.bootstrap(xdsPort: istiod.xdsPort, fetchTimeout: "30s") + "\n" + Self.agentCluster(socket) + "\n"
+        let proxy = try await ProxyHarness.start(yaml)
+        let context = try pki.clientContext(frontend)
+        var status: Int?
+        let deadline = ContinuousClock.now + .seconds(8)
+        while status != 200, ContinuousClock.now < deadline {
+            if let client = try? await RawClient(port: port, group: group, tls: context) {
+                status = (try? await client.get("/"))?.status
+                await client.close()
+            }
+            if status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(status == 200)
+        let overADS = try await istiod.requests(of: .secret)
+        #expect(overADS.isEmpty, "the agent's secrets are not asked of the control plane")
         await proxy.stop()
     }
 }

@@ -314,4 +314,43 @@ struct TLSTests {
         #expect(seen.headers["x-forwarded-proto"].first == "https")
         await proxy.stop()
     }
+
+    /// Origination failures before any handshake: a dead port is 503 UF at once, and a host that
+    /// accepts TCP but never answers the ClientHello is given up at `connect_timeout`.
+    @Test func upstreamTLSToADeadOrSilentHostFailsWithinTheConnectTimeout() async throws {
+        let (pki, _, frontend, app) = try await fixture()
+        defer { pki.cleanUp(); Task { await app.close() } }
+        let silent = try await ServerBootstrap(group: group).childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let dead = try await freePort()
+        let upstreamTLS = """
+            transport_socket:
+              name: envoy.transport_sockets.tls
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+            \(Bootstrap.indented(pki.commonTLS(frontend, sans: [TestPKI.backend]), 4))
+            """
+        let yaml = Bootstrap.http(
+            routes: """
+                - match: { prefix: "/dead" }
+                  route: { cluster: dead }
+                - match: { prefix: "/" }
+                  route: { cluster: silent }
+                """,
+            clusters: [
+                Bootstrap.cluster("dead", ports: [dead], extra: upstreamTLS),
+                Bootstrap.cluster("silent", ports: [silent.localAddress!.port!], extra: upstreamTLS),
+            ]
+        )
+        let proxy = try await ProxyHarness.start(yaml)
+        let client = try await proxy.client()
+        #expect(try await client.get("/dead").status == 503)
+        let started = ContinuousClock.now
+        let response = try await client.get("/silent")
+        #expect(response.status == 503)
+        #expect(ContinuousClock.now - started < .seconds(3), "connect_timeout is 0.5 s; the route timeout (15 s) must not be what ends it")
+        await client.close()
+        await proxy.stop()
+        try await silent.close()
+    }
 }

@@ -1,5 +1,7 @@
 import NIOCore
+import NIOHTTP1
 import SkiffCore
+import SkiffRouting
 import Testing
 @testable import SkiffHTTP
 
@@ -35,5 +37,22 @@ struct RouterStreamTimeoutsTests {
         limits.retryBudget = RetryBudget(budgetPercent: 20, minRetryConcurrency: 3)
         #expect(limits.retryLimit(activeRequests: 1_000, pendingRequests: 100) == 220)
         #expect(limits.retryLimit(activeRequests: 5, pendingRequests: 0) == 3)
+    }
+
+    /// Istio writes method and host rules on `:method` and `:authority`.
+    @Test func rbacHeaderRulesSeePseudoHeaders() {
+        let rules = RBACRules(action: .deny, policies: [
+            RBACPolicy(name: "no-delete", permissions: [.header(HeaderMatcher(name: ":method", rule: .exact("DELETE", ignoreCase: false)))],
+                       principals: [.any]),
+            RBACPolicy(name: "no-admin-host", permissions: [.header(HeaderMatcher(name: ":authority", rule: .prefix("admin.", ignoreCase: false)))],
+                       principals: [.any]),
+        ])
+        func decide(_ method: HTTPMethod, host: String) -> Bool {
+            let head = HTTPRequestHead(version: .http1_1, method: method, uri: "/x", headers: ["host": host])
+            return RBACEngine.evaluate(rules, RBACEngine.Subject(headers: PseudoHeaderView(request: head, isTLS: true), path: "/x")).allowed
+        }
+        #expect(decide(.GET, host: "api.mesh"))
+        #expect(!decide(.DELETE, host: "api.mesh"))
+        #expect(!decide(.GET, host: "admin.mesh"))
     }
 }

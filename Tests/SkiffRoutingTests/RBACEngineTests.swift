@@ -39,6 +39,20 @@ struct RBACEngineTests {
         let v6 = CIDRRange("fd00::", prefixLength: 8)!
         #expect(v6.contains("fd12:3456::1") && !v6.contains("fe80::1"))
         #expect(CIDRRange("::1", prefixLength: nil)!.contains("0:0:0:0:0:0:0:1"))
+        // IPv4 clients of a `::` listener appear IPv4-mapped: IPv4 ranges still match them.
+        #expect(v4.contains("::ffff:192.168.15.1") && v4.contains("::ffff:c0a8:0f01"))
         #expect(CIDRRange("10.0.0.1", prefixLength: 33) == nil && CIDRRange("not-an-ip", prefixLength: 8) == nil)
+    }
+
+    /// Envoy's `principal_name` tries the URI SANs, then the DNS SANs, then the subject.
+    @Test func principalNameFallsBackToDNSAndSubject() {
+        let rules = { (name: String) in
+            RBACRules(action: .allow, policies: [RBACPolicy(name: "p", permissions: [.any], principals: [.authenticated(.exact(name, ignoreCase: false))])])
+        }
+        let subject = RBACEngine.Subject(peerURIs: ["spiffe://a/b"], peerDNSNames: ["svc.local"], peerSubject: "CN=svc", authenticated: true)
+        #expect(RBACEngine.evaluate(rules("spiffe://a/b"), subject).allowed)
+        #expect(RBACEngine.evaluate(rules("svc.local"), subject).allowed)
+        #expect(RBACEngine.evaluate(rules("CN=svc"), subject).allowed)
+        #expect(!RBACEngine.evaluate(rules("other"), subject).allowed)
     }
 }

@@ -44,6 +44,8 @@ public struct FilterChainConfig: Sendable {
     public var tls: DownstreamTLSConfig?
     /// `envoy.filters.network.rbac` ahead of the terminal filter.
     public var networkRBAC: RBACFilterConfig?
+    /// The listener's `default_filter_chain`: used only when no other chain matches.
+    public var isDefault = false
     public var filter: NetworkFilterConfig
     /// A hash of the chain's configuration as received: a listener update drains only the
     /// connections of chains whose fingerprint changed.

@@ -27,8 +27,17 @@ public struct CIDRRange: Sendable, Equatable {
 
 /// IPv4 / IPv6 text to bytes, without touching the network stack.
 public enum IPBytes {
+    /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, how IPv4 clients of a `::` listener appear) comes
+    /// back as IPv4, so IPv4 ranges match them, as in Envoy.
     public static func parse(_ text: String) -> [UInt8]? {
-        if text.contains(":") { return v6(text) }
+        if text.contains(":") {
+            if text.lowercased().hasPrefix("::ffff:"), text.contains(".") {
+                return parse(String(text.dropFirst(7)))
+            }
+            guard let bytes = v6(text) else { return nil }
+            if bytes.prefix(10).allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return Array(bytes.suffix(4)) }
+            return bytes
+        }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var out: [UInt8] = []
