@@ -196,6 +196,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SkiffTransportTests",
+            dependencies: ["SkiffTransport", "SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SkiffTLSTests",
             dependencies: ["SkiffTLS", "SkiffCore", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             swiftSettings: swiftSettings
