@@ -161,6 +161,28 @@ def measure(kind, args, ports):
         os.unlink(path)
 
 
+def alternate_rounds(rounds, measure_one, describe):
+    """Runs `measure_one(kind)` for Skiff and Envoy each round, alternating who goes first."""
+    results = {"skiff": [], "envoy": []}
+    for round_index in range(rounds):
+        for kind in ("skiff", "envoy") if round_index % 2 == 0 else ("envoy", "skiff"):
+            r = measure_one(kind)
+            results[kind].append(r)
+            print(f"round {round_index + 1} {kind:5s}: {describe(r)}", flush=True)
+    return results
+
+
+def print_medians(results, rows):
+    """Medians over rounds and the Skiff/Envoy ratio, one row per (label, key, target)."""
+    def med(kind, key):
+        return statistics.median(r[key] for r in results[kind])
+
+    print("\nmedian over rounds            skiff      envoy   skiff/envoy  target")
+    for label, key, target in rows:
+        s, e = med("skiff", key), med("envoy", key)
+        print(f"{label:26s} {s:10.2f} {e:10.2f} {s / e if e else float('nan'):10.2f}   {target}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skiff", required=True)
@@ -178,33 +200,25 @@ def main():
                           "--body-bytes", str(1024 * 1024)], stdout=subprocess.DEVNULL),
     ]
     time.sleep(1)
-    results = {"skiff": [], "envoy": []}
+    def one(kind):
+        ports = {"admin": free_port(), "http": free_port(), "tcp": free_port(), "app": app_port, "big": big_port}
+        return measure(kind, args, ports)
+
+    def describe(r):
+        return (f"{r['rps']:9.0f} req/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  tcp {r['tcp_mbps']:.0f} MiB/s  "
+                f"idle {r['idle_rss_mib']:.1f} MiB  after load {r['rss_after_load_mib']:.1f} MiB  "
+                f"10k idle {r['rss_10k_idle_mib']:.1f} MiB  non-2xx {r['non2xx']}")
+
     try:
-        for round_index in range(args.rounds):
-            for kind in ("skiff", "envoy") if round_index % 2 == 0 else ("envoy", "skiff"):
-                ports = {"admin": free_port(), "http": free_port(), "tcp": free_port(), "app": app_port, "big": big_port}
-                r = measure(kind, args, ports)
-                results[kind].append(r)
-                print(f"round {round_index + 1} {kind:5s}: {r['rps']:9.0f} req/s  p50 {r['p50']:.3f} ms  "
-                      f"p99 {r['p99']:.3f} ms  tcp {r['tcp_mbps']:.0f} MiB/s  idle {r['idle_rss_mib']:.1f} MiB  "
-                      f"after load {r['rss_after_load_mib']:.1f} MiB  "
-                      f"10k idle {r['rss_10k_idle_mib']:.1f} MiB  non-2xx {r['non2xx']}", flush=True)
+        results = alternate_rounds(args.rounds, one, describe)
     finally:
         for app in apps:
             app.terminate()
             app.wait()
-
-    def med(kind, key):
-        return statistics.median(r[key] for r in results[kind])
-
-    print("\nmedian over rounds            skiff      envoy   skiff/envoy  target")
-    rows = [("HTTP/1.1 req/s", "rps", ">= 1.0"), ("p50 latency ms", "p50", ""), ("p99 latency ms", "p99", "<= 1.0"),
-            ("TCP MiB/s", "tcp_mbps", ""), ("idle RSS MiB", "idle_rss_mib", "<= 0.5"),
-            ("idle RSS after load MiB", "rss_after_load_mib", ""),
-            ("RSS, 10k idle conns MiB", "rss_10k_idle_mib", "")]
-    for label, key, target in rows:
-        s, e = med("skiff", key), med("envoy", key)
-        print(f"{label:26s} {s:10.2f} {e:10.2f} {s / e if e else float('nan'):10.2f}   {target}")
+    print_medians(results, [("HTTP/1.1 req/s", "rps", ">= 1.0"), ("p50 latency ms", "p50", ""), ("p99 latency ms", "p99", "<= 1.0"),
+                            ("TCP MiB/s", "tcp_mbps", ""), ("idle RSS MiB", "idle_rss_mib", "<= 0.5"),
+                            ("idle RSS after load MiB", "rss_after_load_mib", ""),
+                            ("RSS, 10k idle conns MiB", "rss_10k_idle_mib", "")])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

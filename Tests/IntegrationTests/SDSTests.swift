@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SkiffTLS
 import Testing
 
 /// Certificates over SDS (on the ADS stream, Istio's names `default` and `ROOTCA`): a listener
@@ -13,6 +14,17 @@ struct SDSTests {
     static func json(_ text: String) -> String {
         let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self).dropFirst().dropLast().description
+    }
+
+    /// A CA, the frontend's certificate (files), a backend leaf to serve over SDS, a plaintext app,
+    /// and an SDS server (istio-agent's role) on a Unix socket.
+    func agentFixture() async throws -> (TestPKI, TestPKI.Files, CertificateMint.Issued, TestUpstream, ControlPlaneProcess, String) {
+        let pki = try TestPKI()
+        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
+        let leaf = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
+        let socket = pki.directory + "/agent.sock"
+        let agent = try await ControlPlaneProcess(uds: socket)
+        return (pki, frontend, leaf, try await TestUpstream.start("app", group: group), agent, socket)
     }
 
     /// The static `sds-grpc` cluster reaching the agent's Unix socket (a `clusters:` list item).
@@ -114,15 +126,8 @@ struct SDSTests {
     /// istio-agent's shape: a static listener whose certificate and trust bundle come from an SDS
     /// server on a Unix socket (`sds-grpc`), not from the control plane's stream.
     @Test func secretsFromAnSDSServerOnAUnixSocket() async throws {
-        let pki = try TestPKI()
-        defer { pki.cleanUp() }
-        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
-        let first = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
-        let app = try await TestUpstream.start("app", group: group)
-        defer { Task { await app.close() } }
-        let socket = pki.directory + "/sds.sock"
-        let agent = try await ControlPlaneProcess(uds: socket)
-        defer { agent.stop() }
+        let (pki, frontend, first, app, agent, socket) = try await agentFixture()
+        defer { pki.cleanUp(); agent.stop(); Task { await app.close() } }
         let sds = "{ api_config_source: { api_type: GRPC, transport_api_version: V3, grpc_services: [ { envoy_grpc: { cluster_name: sds-grpc } } ] }, resource_api_version: V3 }"
         let yaml = """
             admin:
@@ -184,15 +189,8 @@ struct SDSTests {
     /// Istio's full shape: the listener comes from the control plane over ADS, its secrets from
     /// the agent's SDS socket. The listener warms only until the agent's secrets arrive.
     @Test func anADSListenerWithSecretsFromTheAgentsSocket() async throws {
-        let pki = try TestPKI()
-        defer { pki.cleanUp() }
-        let frontend = try pki.issue("frontend", spiffe: TestPKI.frontend)
-        let leaf = try pki.mint.issue(commonName: "backend", uris: [TestPKI.backend])
-        let app = try await TestUpstream.start("app", group: group)
-        defer { Task { await app.close() } }
-        let socket = pki.directory + "/agent.sock"
-        let agent = try await ControlPlaneProcess(uds: socket)
-        defer { agent.stop() }
+        let (pki, frontend, leaf, app, agent, socket) = try await agentFixture()
+        defer { pki.cleanUp(); agent.stop(); Task { await app.close() } }
         try await agent.push(.secret, version: "a1", [
             Self.certificateSecret("default", certificatePEM: leaf.certificatePEM, keyPEM: leaf.privateKeyPEM),
             Self.trustSecret("ROOTCA", caPEM: pki.mint.ca.certificatePEM),
