@@ -7,16 +7,29 @@ import X509
 
 /// What the peer's certificate says about it: its SANs by type and its SPIFFE ID.
 public struct PeerIdentity: Sendable, Equatable {
+    public static func == (a: PeerIdentity, b: PeerIdentity) -> Bool {
+        a.uris == b.uris && a.dnsNames == b.dnsNames && a.emails == b.emails && a.ipAddresses == b.ipAddresses && a.serial == b.serial
+    }
+
     public var uris: [String] = []
     public var dnsNames: [String] = []
     public var emails: [String] = []
     public var ipAddresses: [String] = []
     /// Lowercase hex of the certificate's serial number.
     public var serial: String = ""
-    /// The certificate's subject (RFC 4514, e.g. `CN=frontend`).
-    public var subject: String = ""
+    /// The certificate, for what few readers need and costs a parse (subject, DER).
+    public var certificate: NIOSSLCertificate?
+
+    /// The certificate's subject (RFC 4514, e.g. `CN=frontend`); parsed on demand, as only RBAC's
+    /// last-resort principal match and `x-forwarded-client-cert`'s `Subject` read it.
+    public var subject: String {
+        (try? Certificate(derEncoded: der))?.subject.description ?? ""
+    }
+
     /// The certificate itself (DER), for `x-forwarded-client-cert`'s `Hash` and `Cert`.
-    public var der: [UInt8] = []
+    public var der: [UInt8] {
+        (try? certificate?.toDERBytes()) ?? []
+    }
 
     public init() {}
 
@@ -41,8 +54,7 @@ public struct PeerIdentity: Sendable, Equatable {
             }
         }
         serial = certificate.serialNumber.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-        der = (try? certificate.toDERBytes()) ?? []
-        subject = (try? Certificate(derEncoded: der))?.subject.description ?? ""
+        self.certificate = certificate
     }
 
     static func ipText(_ bytes: [UInt8]) -> String {

@@ -44,10 +44,11 @@ public final class TLSContextRegistry: Sendable {
         /// The trusted CAs, for verification inside the handshake when SANs must match.
         public var roots: [Certificate] = []
 
-        /// A verification callback checking chain and SANs in the handshake, when SANs must match.
-        public func verifier(_ note: TLSVerifier.Note) -> NIOSSLCustomVerificationCallback? {
-            guard !sanMatchers.isEmpty, !roots.isEmpty else { return nil }
-            return TLSVerifier.callback(roots: roots, sanMatchers: sanMatchers, note: note)
+        /// A verification callback checking SANs in the handshake (BoringSSL checks the chain),
+        /// when SANs must match.
+        public func verifier(_ note: TLSVerifier.Note) -> NIOSSLVerificationCallback? {
+            guard !sanMatchers.isEmpty else { return nil }
+            return TLSVerifier.perCertificate(sanMatchers: sanMatchers, note: note)
         }
     }
 

@@ -49,6 +49,31 @@ public enum TLSVerifier {
         }
     }
 
+    /// The synchronous form: BoringSSL verifies the chain itself and calls this for each
+    /// certificate with its verdict; a CA in the chain passes on that verdict, the leaf must also
+    /// match the SANs. No task, no second chain walk: this is the per-handshake path.
+    public static func perCertificate(sanMatchers: [SANMatcher], note: Note) -> NIOSSLVerificationCallback {
+        { preverified, certificate in
+            guard case .certificateVerified = preverified else {
+                note.record(.failVerifyError)
+                return .failed
+            }
+            // SANs first (cheap, BoringSSL's own parse); only a certificate without a matching SAN
+            // pays for the parse that tells a CA in the chain from a leaf that does not match.
+            if PeerIdentity(certificate).matches(sanMatchers) || isAuthority(certificate) { return .certificateVerified }
+            note.record(.failVerifySAN)
+            return .failed
+        }
+    }
+
+    static func isAuthority(_ certificate: NIOSSLCertificate) -> Bool {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der),
+              let constraints = try? parsed.extensions.basicConstraints
+        else { return false }
+        if case .isCertificateAuthority = constraints { return true }
+        return false
+    }
+
     /// The trusted CAs in swift-certificates' form (built once per TLS context).
     static func roots(_ certificates: [NIOSSLCertificate]) -> [Certificate] {
         certificates.compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }

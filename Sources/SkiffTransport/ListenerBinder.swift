@@ -107,7 +107,7 @@ public enum ListenerBinder {
             session = started
             let note = TLSVerifier.Note()
             if let verify = lookup.verifier(note) {
-                try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallback: verify))
+                try pipeline.addHandler(NIOSSLServerHandler(context: context, verificationCallback: verify))
             } else {
                 try pipeline.addHandler(NIOSSLServerHandler(context: context))
             }

@@ -23,7 +23,9 @@ public enum UpstreamTLS {
         let note = TLSVerifier.Note()
         do {
             if let verify = lookup.verifier(note) {
-                ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName, customVerificationCallback: verify)
+                // The per-certificate callback is NIOSSL's only synchronous hook after BoringSSL's
+                // own chain check (deprecated there in favour of a full replacement verifier).
+                ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName, verificationCallback: verify)
             } else {
                 ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
             }
