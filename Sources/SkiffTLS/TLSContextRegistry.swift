@@ -41,8 +41,6 @@ public final class TLSContextRegistry: Sendable {
         public var error: String?
         /// The URI SAN of the certificate this context presents.
         public var ownURI: String? = nil
-        /// The trusted CAs, for verification inside the handshake when SANs must match.
-        public var roots: [Certificate] = []
 
         /// A verification callback checking SANs in the handshake (BoringSSL checks the chain),
         /// when SANs must match.
@@ -111,7 +109,7 @@ public final class TLSContextRegistry: Sendable {
                 config: config,
                 lookup: Lookup(
                     context: built.context, sanMatchers: built.sanMatchers, error: nil,
-                    ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }, roots: TLSVerifier.roots(built.caCertificates)
+                    ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }
                 ),
                 ownChain: built.ownChain, caCertificates: built.caCertificates, chainSource: built.chainSource, caSource: built.caSource,
                 fileStamps: stamps, secretVersion: version
