@@ -114,7 +114,7 @@ public enum ListenerBinder {
             try pipeline.addHandler(TLSHandshakeObserver(
                 sanMatchers: lookup.sanMatchers, certificateRequired: tls.requireClientCertificate, note: note
             ) { outcome, identity, alpn in
-                TLSStats.count(outcome, in: stats, ssl: ListenerStat.ssl)
+                UpstreamTLS.count(outcome, in: stats, ssl: ListenerStat.ssl)
                 if outcome == .handshake, identity == nil { stats.increment(ListenerStat.ssl.noCertificate) }
                 started.peer = identity
                 started.alpn = alpn

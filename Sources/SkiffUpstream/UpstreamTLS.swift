@@ -46,7 +46,7 @@ public enum UpstreamTLS {
     }
 
     /// Counts a handshake outcome in a listener's or cluster's `ssl.*` counters.
-    static func count(_ outcome: TLSOutcome, in stats: StatsScope, ssl: SSLStat) {
+    public static func count(_ outcome: TLSOutcome, in stats: StatsScope, ssl: SSLStat) {
         switch outcome {
         case .handshake: stats.increment(ssl.handshake)
         case .failVerifyNoCert: stats.increment(ssl.failVerifyNoCert)
@@ -55,12 +55,5 @@ public enum UpstreamTLS {
         case .connectionError: stats.increment(ssl.connectionError)
         case .notStarted: break
         }
-    }
-}
-
-/// Counting a downstream handshake is the same mapping under the listener's scope.
-public enum TLSStats {
-    public static func count(_ outcome: TLSOutcome, in stats: StatsScope, ssl: SSLStat) {
-        UpstreamTLS.count(outcome, in: stats, ssl: ssl)
     }
 }

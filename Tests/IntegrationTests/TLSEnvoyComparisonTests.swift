@@ -50,6 +50,9 @@ struct TLSEnvoyComparisonTests {
             if let tlsBlock { lines.append(Bootstrap.indented(tlsBlock, 2)) }
             return lines.joined(separator: "\n")
         }
+        let outboundHCM = TLSTests.hcm
+            .replacingOccurrences(of: "stat_prefix: inbound_http", with: "stat_prefix: outbound_http")
+            .replacingOccurrences(of: "route: { cluster: app }", with: "route: { cluster: strict_backend }")
         let outboundTLS = """
             transport_socket:
               name: envoy.transport_sockets.tls
@@ -82,20 +85,7 @@ struct TLSEnvoyComparisonTests {
                 address: { socket_address: { address: 127.0.0.1, port_value: \(ports["outbound"]!) } }
                 filter_chains:
                 - filters:
-                  - name: envoy.filters.network.http_connection_manager
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                      stat_prefix: outbound_http
-                      route_config:
-                        virtual_hosts:
-                        - name: all
-                          domains: ["*"]
-                          routes:
-                          - match: { prefix: "/" }
-                            route: { cluster: strict_backend }
-                      http_filters:
-                      - name: envoy.filters.http.router
-                        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+            \(Bootstrap.indented(outboundHCM, 6))
               clusters:
             \(Bootstrap.indented(Bootstrap.cluster("app", ports: [app]), 2))
             \(Bootstrap.indented(Bootstrap.cluster("strict_backend", ports: [ports["strict"]!], extra: outboundTLS), 2))
