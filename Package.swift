@@ -59,10 +59,11 @@ let package = Package(
             dependencies: ["SkiffCore"],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CSkiffBoringSSL"),
         .target(
             name: "SkiffTLS",
             dependencies: [
-                "SkiffCore", "SkiffRouting",
+                "SkiffCore", "SkiffRouting", "CSkiffBoringSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -202,12 +203,23 @@ let package = Package(
         ),
         .testTarget(
             name: "SkiffTLSTests",
-            dependencies: ["SkiffTLS", "SkiffCore", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: [
+                "SkiffTLS", "SkiffCore",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SkiffTelemetryTests",
             dependencies: ["SkiffTelemetry", "SkiffCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SkiffServerTests",
+            dependencies: ["SkiffServer"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -213,6 +213,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if lingering { return }  // Input after the error is dropped by the decoder; ignore it.
+        // A socket error (a reset peer): NIO closes the channel itself right after this, and
+        // closing through the pipeline first would only have TLS write a close_notify into the
+        // dead socket (an EPIPE per reset connection). `channelInactive` does the bookkeeping.
+        if error is IOError { return }
         guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
             return

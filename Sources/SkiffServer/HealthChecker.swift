@@ -24,9 +24,11 @@ struct HealthChecker {
     func run() async {
         var streaks: [String: [SocketAddress: Streak]] = [:]
         var random = FastRandom()
+        var wake: UInt64 = 0
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
+            await server.healthCheckDoorbell.wait(for: SkiffServer.backgroundSleep(until: wake))
             let now = ContinuousClockReading.now()
+            wake = now + SkiffServer.longestBackgroundSleep
             let clusters = server.state.withLock { state in
                 state.clusterConfigs.compactMap { name, config -> (String, HealthCheckConfig, [SocketAddress: HostHealth], Bool)? in
                     guard let check = config.healthCheck else { return nil }
@@ -76,6 +78,7 @@ struct HealthChecker {
                     clusterStreaks[address] = streak
                 }
                 streaks[name] = clusterStreaks.filter { hosts[$0.key] != nil }
+                for streak in streaks[name]!.values { wake = min(wake, streak.nextCheck) }
                 guard counts.attempt > 0 else { continue }
                 let final = counts
                 server.state.withLock { state in

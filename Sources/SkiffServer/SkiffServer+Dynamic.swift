@@ -91,6 +91,7 @@ extension SkiffServer: XDSConfigSink {
                 worker.value.clusters.upsert(configs, resolved: installed, resources: resources, health: health)
             }.get()
         }
+        ringBackgroundLoops()
         // After the clusters are recorded: an SDS source cluster may be among them.
         await subscribeSDS(configs.reduce(into: [:]) { out, config in out.merge(config.sdsSources) { $0.union($1) } })
     }
@@ -104,6 +105,7 @@ extension SkiffServer: XDSConfigSink {
                 state.hostHealth.removeValue(forKey: name)
             }
         }
+        ringBackgroundLoops()
         for worker in workers {
             try? await worker.eventLoop.submit { worker.value.clusters.remove(names) }.get()
         }
@@ -215,15 +217,32 @@ extension SkiffServer {
         return next
     }
 
+    /// The longest a background loop sleeps with nothing due (a backstop; changes ring the doorbells).
+    static let longestBackgroundSleep: UInt64 = 5_000_000_000
+
+    /// How long to sleep until `wake` (a `ContinuousClockReading`), at least 1 ms.
+    static func backgroundSleep(until wake: UInt64) -> Duration {
+        let now = ContinuousClockReading.now()
+        return .nanoseconds(Int64(max(wake > now ? wake - now : 0, 1_000_000)))
+    }
+
+    /// Clusters or hosts changed: new hosts are probed and new intervals start without waiting.
+    func ringBackgroundLoops() {
+        healthCheckDoorbell.ring()
+        outlierDoorbell.ring()
+    }
+
     /// Outlier detection's interval tick for every cluster that has it: ejected hosts whose time
     /// is up return to the load balancer, multipliers decay, and success-rate and
     /// failure-percentage detection run over the interval's counts.
     func sweepOutliers() async {
         var nextTick: [String: UInt64] = [:]
         var random = FastRandom(seed: UInt64(truncatingIfNeeded: ContinuousClockReading.now()))
+        var wake: UInt64 = 0
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
+            await outlierDoorbell.wait(for: Self.backgroundSleep(until: wake))
             let now = ContinuousClockReading.now()
+            wake = now + Self.longestBackgroundSleep
             let clusters = state.withLock { state in
                 state.clusterConfigs.compactMap { name, config -> (String, OutlierDetectionConfig, ClusterResources, [HostHealth])? in
                     guard let detection = config.outlierDetection, let resources = state.clusterResources[name] else { return nil }
@@ -233,8 +252,12 @@ extension SkiffServer {
             for (name, detection, resources, hosts) in clusters {
                 let due = nextTick[name] ?? (now + UInt64(detection.interval.nanoseconds))
                 nextTick[name] = due
-                guard now >= due else { continue }
+                guard now >= due else {
+                    wake = min(wake, due)
+                    continue
+                }
                 nextTick[name] = now + UInt64(detection.interval.nanoseconds)
+                wake = min(wake, now + UInt64(detection.interval.nanoseconds))
                 let tick = OutlierDetector.intervalTick(hosts, config: detection, resources: resources, now: now, random: &random)
                 if tick.returned > 0 {
                     options.logger.info("cluster \(name): \(tick.returned) host(s) back from outlier ejection")

@@ -22,6 +22,9 @@ public final class SkiffServer: Sendable {
     let workers: [NIOLoopBound<Worker>]
     /// Every TLS context (listeners and clusters), shared by the workers.
     public let tls: TLSContextRegistry
+    /// Wake the health checker and outlier detection's tick when clusters or hosts change.
+    let healthCheckDoorbell = Doorbell()
+    let outlierDoorbell = Doorbell()
     private let startedAt = wallClockSeconds()
     let state = Mutex(State())
 
@@ -245,6 +248,7 @@ public final class SkiffServer: Sendable {
             return shared
         }
         guard let health else { return }
+        ringBackgroundLoops()
         options.logger.info("cluster \(cluster): \(endpoints.count) hosts after DNS refresh")
         for worker in workers {
             try? await worker.eventLoop.submit { worker.value.clusters.updateHosts(cluster: cluster, resolved: endpoints, health: health) }.get()

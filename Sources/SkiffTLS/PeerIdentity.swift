@@ -15,8 +15,11 @@ public struct PeerIdentity: Sendable, Equatable {
     public var dnsNames: [String] = []
     public var emails: [String] = []
     public var ipAddresses: [String] = []
-    /// Lowercase hex of the certificate's serial number.
-    public var serial: String = ""
+    /// Lowercase hex of the certificate's serial number; formatted on demand (`/certs`, logs,
+    /// `x-forwarded-client-cert` do not run per handshake, the verifier does).
+    public var serial: String {
+        certificate.map { $0.serialNumber.map { String($0, radix: 16).leftPadded(to: 2) }.joined() } ?? ""
+    }
     /// The certificate, for what few readers need and costs a parse (subject, DER).
     public var certificate: NIOSSLCertificate?
 
@@ -53,7 +56,6 @@ public struct PeerIdentity: Sendable, Equatable {
             default: break
             }
         }
-        serial = certificate.serialNumber.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
         self.certificate = certificate
     }
 

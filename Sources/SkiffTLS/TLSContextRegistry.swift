@@ -41,12 +41,14 @@ public final class TLSContextRegistry: Sendable {
         public var error: String?
         /// The URI SAN of the certificate this context presents.
         public var ownURI: String? = nil
+        /// The trusted CAs, so the verifier passes them on BoringSSL's verdict without a parse.
+        var authorities: [NIOSSLCertificate] = []
 
         /// A verification callback checking SANs in the handshake (BoringSSL checks the chain),
         /// when SANs must match.
         public func verifier(_ note: TLSVerifier.Note) -> NIOSSLVerificationCallback? {
             guard !sanMatchers.isEmpty else { return nil }
-            return TLSVerifier.perCertificate(sanMatchers: sanMatchers, note: note)
+            return TLSVerifier.perCertificate(sanMatchers: sanMatchers, authorities: authorities, note: note)
         }
     }
 
@@ -109,7 +111,7 @@ public final class TLSContextRegistry: Sendable {
                 config: config,
                 lookup: Lookup(
                     context: built.context, sanMatchers: built.sanMatchers, error: nil,
-                    ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }
+                    ownURI: built.ownChain.first.flatMap { PeerIdentity($0).uris.first }, authorities: built.caCertificates
                 ),
                 ownChain: built.ownChain, caCertificates: built.caCertificates, chainSource: built.chainSource, caSource: built.caSource,
                 fileStamps: stamps, secretVersion: version

@@ -25,7 +25,9 @@ public enum FilterChainSelector {
 
     /// The `default_filter_chain` takes what no chain matches.
     public static func select(_ chains: [FilterChainConfig], connection: Connection) -> FilterChainConfig? {
-        matching(chains.filter { !$0.isDefault }, connection: connection) ?? chains.first(where: \.isDefault)
+        // The common listener: one chain that matches everything (no per-connection narrowing).
+        if chains.count == 1, let only = chains.first, only.isDefault || matchesAll(only) { return only }
+        return matching(chains.filter { !$0.isDefault }, connection: connection) ?? chains.first(where: \.isDefault)
     }
 
     static func matching(_ chains: [FilterChainConfig], connection: Connection) -> FilterChainConfig? {
@@ -44,6 +46,10 @@ public enum FilterChainSelector {
             return chain.applicationProtocols.contains(where: connection.alpn.contains) ? .exact : .mismatch
         }
         return candidates.first
+    }
+
+    static func matchesAll(_ chain: FilterChainConfig) -> Bool {
+        chain.destinationPort == nil && chain.serverNames.isEmpty && chain.transportProtocol == nil && chain.applicationProtocols.isEmpty
     }
 
     enum Fit { case exact, unset, mismatch }
