@@ -45,9 +45,11 @@ enum ClusterTranslator {
             config.edsServiceName = cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
         }
         if cluster.hasHTTP2ProtocolOptions {
-            config.http2 = true
+            config.upstreamProtocol = .http2
+            config.http2Options = try HTTPConnectionManagerTranslator.http2Options(cluster.http2ProtocolOptions, at: path / "http2_protocol_options")
         }
         try finish(cluster, into: &config, at: path)
+        config.applyProtocolALPN()
         return config
     }
 
@@ -392,17 +394,40 @@ enum ClusterTranslator {
             throw path.error("unknown protocol options extension")
         }
         let options = try unpack(Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.self, from: any, at: path)
-        try SupportedFields.check(options, allowed: ["common_http_protocol_options", "explicit_http_config"], at: path)
-        if case .explicitHTTPConfig(let explicit) = options.upstreamProtocolOptions {
+        try SupportedFields.check(
+            options, allowed: ["common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config"], at: path
+        )
+        switch options.upstreamProtocolOptions {
+        case .explicitHTTPConfig(let explicit):
             switch explicit.protocolConfig {
-            case .httpProtocolOptions: break
-            case .http2ProtocolOptions:
-                // HTTP/2 upstreams serve the ADS client's own gRPC cluster; the proxy's HTTP/2
-                // data path arrives with the HTTP/2 issue.
-                config.http2 = true
+            case .httpProtocolOptions:
+                config.upstreamProtocol = .http1
+            case .http2ProtocolOptions(let http2):
+                config.upstreamProtocol = .http2
+                config.http2Options = try HTTPConnectionManagerTranslator.http2Options(http2, at: path / "explicit_http_config" / "http2_protocol_options")
             default:
                 throw (path / "explicit_http_config").error("only http_protocol_options and http2_protocol_options are supported")
             }
+        case .useDownstreamProtocolConfig(let downstream):
+            config.upstreamProtocol = .downstream
+            if downstream.hasHTTP2ProtocolOptions {
+                config.http2Options = try HTTPConnectionManagerTranslator.http2Options(
+                    downstream.http2ProtocolOptions, at: path / "use_downstream_protocol_config" / "http2_protocol_options"
+                )
+            }
+            if downstream.hasHTTP3ProtocolOptions {
+                throw (path / "use_downstream_protocol_config" / "http3_protocol_options").error("HTTP/3 is not supported")
+            }
+        case .autoConfig(let auto):
+            config.upstreamProtocol = .alpn
+            if auto.hasHTTP2ProtocolOptions {
+                config.http2Options = try HTTPConnectionManagerTranslator.http2Options(auto.http2ProtocolOptions, at: path / "auto_config" / "http2_protocol_options")
+            }
+            if auto.hasHTTP3ProtocolOptions {
+                throw (path / "auto_config" / "http3_protocol_options").error("HTTP/3 is not supported")
+            }
+        case nil:
+            break
         }
         if options.hasCommonHTTPProtocolOptions {
             let common = options.commonHTTPProtocolOptions

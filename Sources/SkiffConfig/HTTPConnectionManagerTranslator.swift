@@ -18,7 +18,7 @@ enum HTTPConnectionManagerTranslator {
                 "forward_client_cert_details", "set_current_client_cert_details",
                 "max_request_headers_kb", "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 "server_name", "use_remote_address", "skip_xff_append", "generate_request_id",
-                "http_protocol_options", "rds",
+                "http_protocol_options", "rds", "http2_protocol_options", "upgrade_configs",
             ],
             at: path,
             hint: "access_log and tracing arrive with observability"
@@ -26,10 +26,13 @@ enum HTTPConnectionManagerTranslator {
         guard !hcm.statPrefix.isEmpty else {
             throw (path / "stat_prefix").error("stat_prefix is required")
         }
+        let codec: HTTPCodecType
         switch hcm.codecType {
-        case .auto, .http1: break
+        case .auto: codec = .auto
+        case .http1: codec = .http1
+        case .http2: codec = .http2
         default:
-            throw (path / "codec_type").error("\(hcm.codecType) is not supported yet (AUTO, HTTP1)")
+            throw (path / "codec_type").error("\(hcm.codecType) is not supported (AUTO, HTTP1, HTTP2)")
         }
         let table: RouteTable
         var rdsName: String?
@@ -54,6 +57,18 @@ enum HTTPConnectionManagerTranslator {
 
         var config = HTTPConnectionManagerConfig(statPrefix: hcm.statPrefix, routeTable: table)
         config.rdsName = rdsName
+        config.codecType = codec
+        if hcm.hasHTTP2ProtocolOptions {
+            config.http2 = try http2Options(hcm.http2ProtocolOptions, at: path / "http2_protocol_options")
+        }
+        for (index, upgrade) in hcm.upgradeConfigs.enumerated() {
+            let upgradePath = path / "upgrade_configs" / index
+            try SupportedFields.check(upgrade, allowed: ["upgrade_type", "enabled"], at: upgradePath)
+            guard !upgrade.upgradeType.isEmpty else { throw (upgradePath / "upgrade_type").error("upgrade_type is required") }
+            if !upgrade.hasEnabled || upgrade.enabled.value {
+                config.upgradeTypes.insert(upgrade.upgradeType.lowercased())
+            }
+        }
         config.fault = fault
         config.localRateLimit = localRateLimit
         config.rbac = rbac
@@ -102,6 +117,37 @@ enum HTTPConnectionManagerTranslator {
         config.skipXFFAppend = hcm.skipXffAppend
         config.generateRequestID = hcm.hasGenerateRequestID ? hcm.generateRequestID.value : true
         return config
+    }
+
+    /// `envoy.config.core.v3.Http2ProtocolOptions` (HCM and clusters alike).
+    static func http2Options(_ options: Envoy_Config_Core_V3_Http2ProtocolOptions, at path: FieldPath) throws -> HTTP2Options {
+        try SupportedFields.check(
+            options,
+            allowed: ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect", "hpack_table_size"],
+            at: path
+        )
+        var out = HTTP2Options()
+        if options.hasMaxConcurrentStreams {
+            let value = Int(options.maxConcurrentStreams.value)
+            guard value >= 1, value <= 2_147_483_647 else { throw (path / "max_concurrent_streams").error("must be between 1 and 2147483647") }
+            out.maxConcurrentStreams = value
+        }
+        if options.hasInitialStreamWindowSize {
+            let value = Int(options.initialStreamWindowSize.value)
+            guard value >= 65_535, value <= 2_147_483_647 else {
+                throw (path / "initial_stream_window_size").error("must be between 65535 and 2147483647")
+            }
+            out.initialStreamWindowSize = value
+        }
+        if options.hasInitialConnectionWindowSize {
+            let value = Int(options.initialConnectionWindowSize.value)
+            guard value >= 65_535, value <= 2_147_483_647 else {
+                throw (path / "initial_connection_window_size").error("must be between 65535 and 2147483647")
+            }
+            out.initialConnectionWindowSize = value
+        }
+        out.allowConnect = options.allowConnect
+        return out
     }
 
     /// Skiff runs the router as the only HTTP filter for now; it must be last, as in Envoy.

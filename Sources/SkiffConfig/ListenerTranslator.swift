@@ -47,8 +47,14 @@ enum ListenerTranslator {
             case .typedConfig(let any): typeName = any.typeURL.split(separator: "/").last.map(String.init) ?? any.typeURL
             default: typeName = ""
             }
+            if filter.name == httpInspectorName || typeName == httpInspectorType {
+                out.httpInspector = true
+                continue
+            }
             guard filter.name == tlsInspectorName || typeName == tlsInspectorType else {
-                throw filterPath.error("listener filter \"\(filter.name)\" is not supported yet (envoy.filters.listener.tls_inspector)")
+                throw filterPath.error(
+                    "listener filter \"\(filter.name)\" is not supported yet (envoy.filters.listener.tls_inspector, envoy.filters.listener.http_inspector)"
+                )
             }
             out.tlsInspector = true
         }
@@ -56,13 +62,17 @@ enum ListenerTranslator {
             out.listenerFiltersTimeout = ProtoValues.timeout(listener.listenerFiltersTimeout, isSet: true, default: nil)
         }
         out.continueOnListenerFiltersTimeout = listener.continueOnListenerFiltersTimeout
-        let needsInspector = chains.contains { !$0.serverNames.isEmpty || $0.transportProtocol == "tls" || !$0.applicationProtocols.isEmpty }
+        let needsInspector = chains.contains {
+            !$0.serverNames.isEmpty || $0.transportProtocol == "tls" || (!$0.applicationProtocols.isEmpty && !out.httpInspector)
+        }
         if needsInspector, !out.tlsInspector {
             throw (path / "listener_filters").error("filter chains match on TLS properties; add envoy.filters.listener.tls_inspector")
         }
         return out
     }
 
+    static let httpInspectorName = "envoy.filters.listener.http_inspector"
+    static let httpInspectorType = "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"
     static let tlsInspectorName = "envoy.filters.listener.tls_inspector"
     static let tlsInspectorType = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 

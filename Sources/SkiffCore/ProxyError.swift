@@ -17,6 +17,9 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case connectFailure(String)
         case connectTimeout
         case upstreamReset(beforeHeaders: Bool)
+        /// An HTTP/2 upstream refused the stream (REFUSED_STREAM, or above a GOAWAY's last
+        /// stream): it did not process the request, so sending it again is safe.
+        case refusedStream
         case upstreamTimeout
         case upstreamProtocolError
         case downstreamProtocolError(status: Int, detail: String)
@@ -43,7 +46,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noHealthyUpstream, .overflow, .streamIdleTimeout, .durationTimeout:
             self.source = .upstream
             self.retryable = false
-        case .connectFailure, .connectTimeout, .upstreamReset, .upstreamTimeout, .upstreamProtocolError:
+        case .connectFailure, .connectTimeout, .upstreamReset, .upstreamTimeout, .upstreamProtocolError, .refusedStream:
             self.source = .upstream
             self.retryable = true
         case .downstreamProtocolError, .downstreamReset:
@@ -78,6 +81,11 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
             return LocalReply(
                 status: 503, flag: .upstreamConnectionTermination,
                 body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+            )
+        case .refusedStream:
+            return LocalReply(
+                status: 503, flag: .upstreamConnectionTermination,
+                body: "upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset"
             )
         case .upstreamTimeout:
             return LocalReply(status: 504, flag: .upstreamRequestTimeout, body: "upstream request timeout")

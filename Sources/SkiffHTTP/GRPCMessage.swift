@@ -43,4 +43,20 @@ enum GRPCMessage {
         }
         return .nanoseconds(value * nanosPerUnit)
     }
+
+    /// Splits a Trailers-Only gRPC response's headers: what belongs in the first HEADERS frame
+    /// (content type, date, server, Envoy's service time) and the rest — `grpc-status`,
+    /// `grpc-message` and the trailing metadata — for the trailers.
+    static func splitTrailersOnly(_ headers: HTTPHeaders) -> (headers: HTTPHeaders, trailers: HTTPHeaders) {
+        var leading = HTTPHeaders()
+        var trailing = HTTPHeaders()
+        for (name, value) in headers {
+            switch name.lowercased() {
+            case "content-type", "date", "server", "x-envoy-upstream-service-time": leading.add(name: name, value: value)
+            case "content-length": break
+            default: trailing.add(name: name, value: value)
+            }
+        }
+        return (leading, trailing)
+    }
 }

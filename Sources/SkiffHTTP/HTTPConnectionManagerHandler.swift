@@ -5,14 +5,19 @@ import SkiffTelemetry
 import SkiffTLS
 import SkiffUpstream
 
-/// The connection manager of one downstream HTTP/1.1 connection
+/// The connection manager of one downstream HTTP/1.1 connection, or of one HTTP/2 stream
 /// (`envoy.filters.network.http_connection_manager`).
+///
+/// On HTTP/2 each stream is a child channel whose codec turns frames into the same request and
+/// response parts, so one manager serves both: it then handles exactly one request, leaves the
+/// connection's stats, idle timeout and drain to `HTTP2ConnectionHandler`, and closing it resets
+/// only its stream.
 ///
 /// It owns the connection's lifecycle (`HTTP1ConnectionStateMachine`), its timers (idle,
 /// request headers, request), protocol errors (400 / 431 and close), downstream back-pressure, and
 /// hands each request to a `RouterStream`, which does routing and the upstream exchange. Everything
 /// runs on the connection's event loop.
-public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, RemovableChannelHandler, HTTPDrainable {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias OutboundIn = HTTPServerResponsePart
     public typealias OutboundOut = HTTPServerResponsePart
@@ -46,12 +51,16 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     /// Set once a listener update or removal asked this connection to drain.
     private var drainClose: Scheduled<Void>?
 
-    public init(config: HTTPConnectionManagerConfig, worker: Worker) {
+    /// Serving one HTTP/2 stream (not a whole connection).
+    let isHTTP2Stream: Bool
+
+    public init(config: HTTPConnectionManagerConfig, worker: Worker, http2Stream: Bool = false) {
         self.config = config
         self.worker = worker
+        self.isHTTP2Stream = http2Stream
         self.routeSlot = config.rdsName.map { worker.routes.slot(named: $0) }
         self.stats = worker.stats.http(config.statPrefix)
-        self.machine = HTTP1ConnectionStateMachine(maxRequestsPerConnection: config.maxRequestsPerConnection)
+        self.machine = HTTP1ConnectionStateMachine(maxRequestsPerConnection: http2Stream ? 1 : config.maxRequestsPerConnection)
     }
 
     /// The route table for the next request: the RDS slot's current table, or the inline one.
@@ -88,10 +97,20 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        remoteIP = context.channel.remoteAddress?.ipAddress
-        localIP = context.channel.localAddress?.ipAddress
-        localPort = context.channel.localAddress?.port
+        let socket = context.channel.parent ?? context.channel
+        remoteIP = socket.remoteAddress?.ipAddress
+        localIP = socket.localAddress?.ipAddress
+        localPort = socket.localAddress?.port
         if config.rbac != nil { stats.show("rbac") }
+        if isHTTP2Stream {
+            // The connection's counters, idle timeout and drain belong to HTTP2ConnectionHandler.
+            if let timeout = config.streamIdleTimeout {
+                streamIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
+                    self.stream?.streamIdleTimedOut()
+                }
+            }
+            return
+        }
         stats.increment(HTTPStat.cxTotal)
         stats.increment(HTTPStat.cxHTTP1Total)
         stats.adjust(HTTPStat.cxActive, by: 1)
@@ -116,9 +135,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     public func channelInactive(context: ChannelHandlerContext) {
         machine.closed()
         cancelTimers()
-        stats.adjust(HTTPStat.cxActive, by: -1)
-        stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
-        stats.increment(HTTPStat.cxDestroy)
+        if !isHTTP2Stream {
+            stats.adjust(HTTPStat.cxActive, by: -1)
+            stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
+            stats.increment(HTTPStat.cxDestroy)
+        }
         if let stream = detachStream() {
             stats.increment(HTTPStat.rqRxReset)
             stream.downstreamReset()
@@ -170,8 +191,8 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         headersTimer = nil
         guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
         stats.increment(HTTPStat.rqTotal)
-        stats.increment(HTTPStat.rqHTTP1Total)
-        if let max = config.maxRequestsPerConnection, machine.requestCount == max {
+        stats.increment(isHTTP2Stream ? HTTPStat.rqHTTP2Total : HTTPStat.rqHTTP1Total)
+        if !isHTTP2Stream, let max = config.maxRequestsPerConnection, machine.requestCount == max {
             stats.increment(HTTPStat.cxMaxRequestsReached)
         }
         if head.headers.contains(name: "content-length") && head.headers.contains(name: "transfer-encoding") {
@@ -274,8 +295,20 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     func writeResponseHead(_ head: HTTPResponseHead) {
         stats.recordResponse(code: Int(head.status.code))
+        var head = head
+        if isHTTP2Stream, head.headers.contains(name: "grpc-status") {
+            // A gRPC "Trailers-Only" response (a status and no messages: errors, Skiff's own
+            // replies). NIO's codec cannot end a stream on its first HEADERS frame, so the status
+            // goes out as trailers after a minimal HEADERS frame, which gRPC clients read the same.
+            let split = GRPCMessage.splitTrailersOnly(head.headers)
+            head.headers = split.headers
+            deferredTrailers = split.trailers
+        }
         context?.write(wrapOutboundOut(.head(head)), promise: nil)
     }
+
+    /// The status of a Trailers-Only gRPC response, sent with the end of the stream.
+    private var deferredTrailers: HTTPHeaders?
 
     func writeResponseBody(_ buffer: ByteBuffer) {
         context?.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -284,6 +317,13 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     /// Ends the response and the stream; the connection goes idle or closes.
     func writeResponseEnd(_ trailers: HTTPHeaders?) {
         guard let context else { return }
+        var trailers = trailers
+        if let deferred = deferredTrailers {
+            deferredTrailers = nil
+            var merged = deferred
+            if let trailers { merged.add(contentsOf: trailers) }
+            trailers = merged
+        }
         responseInProgress = false
         detachStream()
         stats.increment(HTTPStat.rqCompleted)

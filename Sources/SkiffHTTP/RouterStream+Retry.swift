@@ -12,16 +12,43 @@ extension RouterStream {
 
     /// Keeps a request part for replay while retries are possible.
     func keepForReplay(_ part: HTTPClientRequestPart, bytes: Int) {
-        guard retry != nil else { return }
+        guard retry != nil || mayResend else { return }
         replayBytes += bytes
         if replayBytes > Self.retryBufferLimit, case .forwarding = phase {
-            // Too large to replay: this request will not be retried.
+            // Too large to replay: this request will not be retried (nor sent again if refused).
+            if retry != nil { cluster?.stats.increment(ClusterStat.retryOrShadowAbandoned) }
             retry = nil
+            mayResend = false
             replay = []
-            cluster?.stats.increment(ClusterStat.retryOrShadowAbandoned)
             return
         }
         replay.append(part)
+    }
+
+    /// An HTTP/2 upstream refused the stream (REFUSED_STREAM, a GOAWAY that cut it off, or an
+    /// `auto_config` host that chose HTTP/1.1): the server did not process it, so it is sent
+    /// again at once on another stream or connection — no retry policy needed, no retry
+    /// budget spent — up to `maxResends` times.
+    func resendIfRefused(_ error: ProxyError) -> Bool {
+        guard error.kind == .refusedStream, !responseStarted, mayResend,
+              resends < Self.maxResends else { return false }
+        resends += 1
+        abandonAttempt()
+        startAttempt()
+        return true
+    }
+
+    /// Drops the current attempt (its timers, its upstream exchange) before another one.
+    func abandonAttempt() {
+        perTryTimer?.cancel()
+        perTryTimer = nil
+        perTryIdleTimer?.cancel()
+        perTryIdleTimer = nil
+        if case .forwarding(let upstream) = phase {
+            upstream.abort()
+        }
+        finishUpstream(success: false)
+        phase = .connecting
     }
 
     /// Abandons the current attempt and schedules the next one if the policy allows; false
@@ -52,15 +79,7 @@ extension RouterStream {
             retrySlotHeld = true
         }
         retry = state
-        perTryTimer?.cancel()
-        perTryTimer = nil
-        perTryIdleTimer?.cancel()
-        perTryIdleTimer = nil
-        if case .forwarding(let upstream) = phase {
-            upstream.abort()
-        }
-        finishUpstream(success: false)
-        phase = .connecting
+        abandonAttempt()
         cluster?.stats.increment(ClusterStat.rqRetry)
         cluster?.stats.increment(ClusterStat.rqRetryBackoffExponential)
         let delay = state.backoff(random: worker.random.next())

@@ -23,7 +23,7 @@ final class RouterStream: UpstreamResponseHandler {
         /// Choosing a route / waiting for the upstream connection.
         case connecting
         /// Attached to an upstream connection.
-        case forwarding(UpstreamHTTP1Connection)
+        case forwarding(any UpstreamExchange)
         /// Finished (response ended, failed or reset); ignore everything.
         case done
     }
@@ -62,6 +62,12 @@ final class RouterStream: UpstreamResponseHandler {
     var rateLimitHeaders = HeaderMutations()
     var retrySlotHeld = false
     var backoffTimer: Scheduled<Void>?
+    /// The cluster may speak HTTP/2: the request is kept for replay (up to the retry buffer
+    /// limit) so a stream the server refused can be sent again without a retry policy.
+    var mayResend = false
+    /// Sends after a refused stream so far (bounded: a server refusing everything is a failure).
+    var resends = 0
+    static let maxResends = 3
     /// Most request body kept for replay (Envoy's default per-request buffer limit, 1 MiB).
     static let retryBufferLimit = 1024 * 1024
     /// The route table this request was routed with (RDS may replace the worker's meanwhile).
@@ -139,6 +145,7 @@ final class RouterStream: UpstreamResponseHandler {
         }
         self.cluster = cluster
         retry = RetryState(policy: action.retryPolicy, requestHeaders: request.headers)
+        mayResend = cluster.config.upstreamProtocol != .http1
         startAttempt()
     }
 
@@ -173,12 +180,12 @@ final class RouterStream: UpstreamResponseHandler {
         cluster.stats.increment(ClusterStat.rqTotal)
         cluster.stats.adjust(ClusterStat.rqActive, by: 1)
         let thisAttempt = attempt
-        cluster.http1Pool(for: host).acquire { result in
+        cluster.acquire(host, downstreamHTTP2: connection.isHTTP2Stream) { result in
             self.connected(result, attempt: thisAttempt)
         }
     }
 
-    func connected(_ result: Result<UpstreamHTTP1Connection, ProxyError>, attempt: Int) {
+    func connected(_ result: Result<any UpstreamExchange, ProxyError>, attempt: Int) {
         guard case .connecting = phase, attempt == self.attempt else {
             // The stream ended (or moved on) while connecting: give a fresh connection back unused.
             if case .success(let upstream) = result { upstream.abort() }
@@ -186,6 +193,7 @@ final class RouterStream: UpstreamResponseHandler {
         }
         switch result {
         case .failure(let error):
+            if resendIfRefused(error) { return }
             // A connect failure or timeout counts against the host; a pool overflow does not.
             if let host, error.kind != .overflow {
                 cluster?.recordOutcome(.noResponse, host: host, random: worker.random.next())
@@ -349,6 +357,7 @@ final class RouterStream: UpstreamResponseHandler {
     func upstreamFailed(_ error: ProxyError) {
         guard case .forwarding = phase else { return }
         cluster?.stats.increment(ClusterStat.rqRxReset)
+        if resendIfRefused(error) { return }
         if !responseStarted, let host {
             cluster?.recordOutcome(.noResponse, host: host, random: worker.random.next())
         }

@@ -75,9 +75,7 @@ enum TLSContextFactory {
     private static func apply(_ common: CommonTLSConfig, to tls: inout TLSConfiguration) {
         tls.minimumTLSVersion = common.minimumVersion == .v1_3 ? .tlsv13 : .tlsv12
         tls.maximumTLSVersion = common.maximumVersion == .v1_2 ? .tlsv12 : .tlsv13
-        // Skiff speaks HTTP/1.1 on TLS connections until the HTTP/2 work lands: offering `h2`
-        // would let a peer pick a protocol the connection then cannot serve.
-        tls.applicationProtocols = common.alpn.filter { $0 != "h2" }
+        tls.applicationProtocols = common.alpn
         // After Skiff sends close_notify, NIOSSL waits this long for the peer's before closing
         // the socket, and keeps the whole connection (pipeline, SSL object, buffers) until the
         // timer fires even when the socket is already gone. Its 5 s default held ~30 KB per

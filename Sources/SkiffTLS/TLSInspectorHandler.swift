@@ -1,9 +1,15 @@
 import NIOCore
 
-/// `envoy.filters.listener.tls_inspector`: holds a new connection's first bytes until they show a
-/// ClientHello (or plainly are not one), hands what it learned to `decide` — which builds the rest
-/// of the pipeline for the chosen filter chain — then replays the bytes into it and leaves. The
-/// bytes are buffered, never consumed, and at most `ClientHelloParser.maxHelloBytes` are kept.
+/// `envoy.filters.listener.tls_inspector` and `envoy.filters.listener.http_inspector`: holds a
+/// new connection's first bytes until they show a ClientHello (or plainly are not one) and, in
+/// plaintext, whether they are HTTP/1.x, the HTTP/2 preface or something else; hands what it
+/// learned to `decide` — which builds the rest of the pipeline for the chosen filter chain — then
+/// replays the bytes into it and leaves. The bytes are buffered, never consumed, and at most
+/// `ClientHelloParser.maxHelloBytes` are kept.
+///
+/// A client that sends nothing (a server-speaks-first protocol such as MySQL or SMTP) is given up
+/// on at `listener_filters_timeout`; with `continue_on_listener_filters_timeout` it then goes on
+/// as plaintext with no application protocol — the TCP chain — and `onTimeout` counts it.
 public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -20,11 +26,20 @@ public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelH
     private let timeout: TimeAmount?
     private let continueOnTimeout: Bool
     private var decide: ((Detected) -> Bool)?
+    private let inspectTLS: Bool
+    private let inspectHTTP: Bool
+    private let onTimeout: () -> Void
 
     /// `decide` returns false when no chain matches (the connection is then closed).
-    public init(timeout: TimeAmount?, continueOnTimeout: Bool, decide: @escaping (Detected) -> Bool) {
+    public init(
+        timeout: TimeAmount?, continueOnTimeout: Bool, inspectTLS: Bool = true, inspectHTTP: Bool = false,
+        onTimeout: @escaping () -> Void = {}, decide: @escaping (Detected) -> Bool
+    ) {
         self.timeout = timeout
         self.continueOnTimeout = continueOnTimeout
+        self.inspectTLS = inspectTLS
+        self.inspectHTTP = inspectHTTP
+        self.onTimeout = onTimeout
         self.decide = decide
     }
 
@@ -32,6 +47,7 @@ public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelH
         guard let timeout else { return }
         timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [self] in
             guard self.decide != nil else { return }
+            self.onTimeout()
             if self.continueOnTimeout {
                 self.finish(context: context, Detected(isTLS: false, serverName: nil, alpn: []))
             } else {
@@ -52,15 +68,32 @@ public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelH
         } else {
             buffered!.writeBuffer(&incoming)
         }
-        switch ClientHelloParser.parse(buffered!.readableBytesView) {
+        let bytes = buffered!.readableBytesView
+        if inspectTLS {
+            switch ClientHelloParser.parse(bytes) {
+            case .needMore:
+                return
+            case .notTLS:
+                break
+            case .clientHello(let name, let alpn):
+                finish(context: context, Detected(isTLS: true, serverName: name, alpn: alpn))
+                return
+            case .unreadable:
+                finish(context: context, Detected(isTLS: true, serverName: nil, alpn: []))
+                return
+            }
+        }
+        guard inspectHTTP else {
+            finish(context: context, Detected(isTLS: false, serverName: nil, alpn: []))
+            return
+        }
+        switch HTTPProtocolSniffer.sniff(bytes) {
         case .needMore:
             return
-        case .notTLS:
+        case .detected(let protocolName):
+            finish(context: context, Detected(isTLS: false, serverName: nil, alpn: [protocolName]))
+        case .notHTTP:
             finish(context: context, Detected(isTLS: false, serverName: nil, alpn: []))
-        case .clientHello(let name, let alpn):
-            finish(context: context, Detected(isTLS: true, serverName: name, alpn: alpn))
-        case .unreadable:
-            finish(context: context, Detected(isTLS: true, serverName: nil, alpn: []))
         }
     }
 

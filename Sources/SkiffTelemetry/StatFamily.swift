@@ -110,6 +110,7 @@ public enum ClusterStat {
         "lb_healthy_panic", "upstream_rq_per_try_idle_timeout",
         "outlier_detection.ejections_enforced_consecutive_local_origin_failure",
         "outlier_detection.ejections_detected_consecutive_local_origin_failure",
+        "upstream_cx_http2_total",
     ] + SSLStat.names
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
 
@@ -151,7 +152,8 @@ public enum ClusterStat {
     public static let rqPerTryIdleTimeout = StatCounter(35)
     public static let odEnforcedLocalOrigin = StatCounter(36)
     public static let odDetectedLocalOrigin = StatCounter(37)
-    public static let ssl = SSLStat(base: 38)
+    public static let cxHTTP2Total = StatCounter(38)
+    public static let ssl = SSLStat(base: 39)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)
@@ -169,8 +171,13 @@ public enum HTTPStat {
         "rq_total", "rq_direct_response", "downstream_cx_max_requests_reached", "downstream_rq_idle_timeout",
         "fault.delays_injected", "fault.aborts_injected", "fault.faults_overflow", "downstream_rq_max_duration_reached",
         "rbac.allowed", "rbac.denied", "rbac.shadow_allowed", "rbac.shadow_denied",
+        "downstream_cx_http2_total", "downstream_rq_http2_total", "downstream_cx_drain_close", "downstream_rq_ws_on_non_ws_route",
+        "downstream_cx_upgrades_total",
     ]
-    static let gauges = ["downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults"]
+    static let gauges = [
+        "downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults",
+        "downstream_cx_http2_active", "downstream_cx_upgrades_active",
+    ]
 
     public static let cxTotal = StatCounter(0)
     public static let cxHTTP1Total = StatCounter(1)
@@ -200,22 +207,31 @@ public enum HTTPStat {
     public static let rbacDenied = StatCounter(25)
     public static let rbacShadowAllowed = StatCounter(26)
     public static let rbacShadowDenied = StatCounter(27)
+    public static let cxHTTP2Total = StatCounter(28)
+    public static let rqHTTP2Total = StatCounter(29)
+    public static let cxDrainClose = StatCounter(30)
+    public static let rqWsOnNonWsRoute = StatCounter(31)
+    public static let cxUpgradesTotal = StatCounter(32)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)
     public static let cxHTTP1Active = StatGauge(2)
     public static let faultActive = StatGauge(3)
+    public static let cxHTTP2Active = StatGauge(4)
+    public static let cxUpgradesActive = StatGauge(5)
 }
 
 /// `listener.<address>.*`.
 public enum ListenerStat {
-    static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match"] + SSLStat.names
+    static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match", "downstream_pre_cx_timeout"] + SSLStat.names
     static let gauges = ["downstream_cx_active"]
 
     public static let cxTotal = StatCounter(0)
     public static let cxDestroy = StatCounter(1)
     public static let noFilterChainMatch = StatCounter(2)
-    public static let ssl = SSLStat(base: 3)
+    /// Listener filters (TLS / HTTP inspection) timed out waiting for the client's first bytes.
+    public static let preConnectionTimeout = StatCounter(3)
+    public static let ssl = SSLStat(base: 4)
     public static let cxActive = StatGauge(0)
 }
 

@@ -65,12 +65,14 @@ public enum ListenerBinder {
             stats.increment(ListenerStat.cxDestroy)
         }
         let localPort = channel.localAddress?.port
-        guard listener.tlsInspector else {
+        guard listener.tlsInspector || listener.httpInspector else {
             _ = try attach(channel, to: active, worker: worker, connection: .init(localPort: localPort))
             return
         }
         let inspector = TLSInspectorHandler(
-            timeout: listener.listenerFiltersTimeout, continueOnTimeout: listener.continueOnListenerFiltersTimeout
+            timeout: listener.listenerFiltersTimeout, continueOnTimeout: listener.continueOnListenerFiltersTimeout,
+            inspectTLS: listener.tlsInspector, inspectHTTP: listener.httpInspector,
+            onTimeout: { stats.increment(ListenerStat.preConnectionTimeout) }
         ) { detected in
             let connection = FilterChainSelector.Connection(
                 localPort: localPort, transportProtocol: detected.isTLS ? "tls" : "raw_buffer",

@@ -98,22 +98,9 @@ public final class HTTP1ConnectionPool {
         }
     }
 
-    /// A slot under the cluster's `max_connections` and, with `per_host_thresholds`, the host's.
-    private func tryAcquireConnectionSlot() -> Bool {
-        guard cluster.resources.tryAcquire(.connections, limit: cluster.config.circuitBreakers.maxConnections) else { return false }
-        if let perHost = cluster.config.perHostMaxConnections, !host.health.connections.incrementIfBelow(perHost) {
-            cluster.resources.release(.connections)
-            return false
-        }
-        return true
-    }
+    private func tryAcquireConnectionSlot() -> Bool { cluster.tryAcquireConnectionSlot(for: host) }
 
-    private func forceAcquireConnectionSlot() {
-        cluster.resources.forceAcquire(.connections)
-        if cluster.config.perHostMaxConnections != nil {
-            host.health.connections.add(1, ordering: .relaxed)
-        }
-    }
+    private func forceAcquireConnectionSlot() { cluster.forceAcquireConnectionSlot(for: host) }
 
     /// Connects for `completion`; the caller holds a `connections` slot for it.
     private func connect(_ completion: @escaping Completion) {
@@ -134,7 +121,7 @@ public final class HTTP1ConnectionPool {
         let bufferLimit = config.bufferLimitBytes
         let bound = NIOLoopBound(connection, eventLoop: cluster.eventLoop)
         var tlsHandlers: NIOLoopBound<[any ChannelHandler]>?
-        var handshake: EventLoopFuture<TLSOutcome>?
+        var handshake: EventLoopFuture<UpstreamTLS.Handshake>?
         if let tls = host.tls {
             switch UpstreamTLS.handlers(tls, cluster: cluster, host: host) {
             case .success(let built):
@@ -179,9 +166,9 @@ public final class HTTP1ConnectionPool {
                     let deadline = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: config.connectTimeout) {
                         channel.close(promise: nil)
                     }
-                    handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { outcome in
+                    handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { result in
                         deadline.cancel()
-                        if outcome == .handshake {
+                        if result.outcome == .handshake {
                             self.connected(connection, host: host, completion)
                         } else {
                             channel.close(promise: nil)

@@ -14,6 +14,7 @@ public final class UpstreamCluster {
     private var balancer: LoadBalancer
     private var weights: [Int] = []
     private var pools: [ObjectIdentifier: HTTP1ConnectionPool] = [:]
+    private var http2Pools: [ObjectIdentifier: HTTP2ConnectionPool] = [:]
     /// Some host has an EDS status other than healthy.
     private var hasEndpointStatus = false
 
@@ -105,6 +106,58 @@ public final class UpstreamCluster {
         return pool
     }
 
+    /// The HTTP/2 pool to `host` on this worker.
+    public func http2Pool(for host: UpstreamHost) -> HTTP2ConnectionPool {
+        let key = ObjectIdentifier(host)
+        if let pool = http2Pools[key] {
+            return pool
+        }
+        let pool = HTTP2ConnectionPool(host: host, cluster: self)
+        http2Pools[key] = pool
+        return pool
+    }
+
+    /// Whether a request to `host` goes over HTTP/2, by the cluster's protocol options: always or
+    /// never when explicit, as the downstream request did for `use_downstream_protocol_config`,
+    /// and over TLS by ALPN for `auto_config` (until the host's handshake picked HTTP/1.1).
+    public func usesHTTP2(_ host: UpstreamHost, downstreamHTTP2: Bool) -> Bool {
+        switch config.upstreamProtocol {
+        case .http1: return false
+        case .http2: return true
+        case .downstream: return downstreamHTTP2
+        case .alpn: return host.tls != nil && !host.prefersHTTP1
+        }
+    }
+
+    /// A request's exchange with `host`: a stream from the HTTP/2 pool or a connection from the
+    /// HTTP/1.1 pool.
+    public func acquire(_ host: UpstreamHost, downstreamHTTP2: Bool, _ completion: @escaping UpstreamAcquireCompletion) {
+        if usesHTTP2(host, downstreamHTTP2: downstreamHTTP2) {
+            http2Pool(for: host).acquire(completion)
+        } else {
+            http1Pool(for: host).acquire { result in completion(result.map { $0 }) }
+        }
+    }
+
+    /// A connection slot under the cluster's `max_connections` and, with `per_host_thresholds`,
+    /// the host's (either pool, HTTP/1.1 or HTTP/2).
+    func tryAcquireConnectionSlot(for host: UpstreamHost) -> Bool {
+        guard resources.tryAcquire(.connections, limit: config.circuitBreakers.maxConnections) else { return false }
+        if let perHost = config.perHostMaxConnections, !host.health.connections.incrementIfBelow(perHost) {
+            resources.release(.connections)
+            return false
+        }
+        return true
+    }
+
+    /// A slot past the limits, for a pool that has no usable connection at all.
+    func forceAcquireConnectionSlot(for host: UpstreamHost) {
+        resources.forceAcquire(.connections)
+        if config.perHostMaxConnections != nil {
+            host.health.connections.add(1, ordering: .relaxed)
+        }
+    }
+
     /// Replaces the config and host set, keeping host objects (and their pools) whose address stays.
     func update(config: ClusterConfig, resolved: [ResolvedEndpoint], health: [SocketAddress: HostHealth] = [:]) {
         if config.lbPolicy != self.config.lbPolicy {
@@ -134,6 +187,7 @@ public final class UpstreamCluster {
         // Hosts that left: their idle connections close; in-flight requests finish on their own.
         for gone in existing.values {
             pools.removeValue(forKey: ObjectIdentifier(gone))?.drainIdle()
+            http2Pools.removeValue(forKey: ObjectIdentifier(gone))?.drainIdle()
         }
         hosts = next
         weights = next.map(\.weight)
@@ -182,6 +236,10 @@ public final class UpstreamCluster {
             pool.drainIdle()
         }
         pools = [:]
+        for pool in http2Pools.values {
+            pool.drainIdle()
+        }
+        http2Pools = [:]
     }
 }
 

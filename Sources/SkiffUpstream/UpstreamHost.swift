@@ -14,6 +14,8 @@ public final class UpstreamHost {
     /// The TLS this host is reached with (the cluster's `transport_socket` or the matching
     /// `transport_socket_matches` entry); nil: plaintext.
     public internal(set) var tls: UpstreamTLSConfig?
+    /// `auto_config`: this host's TLS handshake selected HTTP/1.1, so requests use that pool.
+    public var prefersHTTP1 = false
 
     /// Requests in flight to this host (least-request balancing reads it).
     public internal(set) var activeRequests: Int = 0

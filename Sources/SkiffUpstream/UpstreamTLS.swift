@@ -7,11 +7,17 @@ import SkiffTLS
 /// TLS origination (`UpstreamTlsContext`): the handlers a new upstream connection gets, and the
 /// handshake's outcome counted as Envoy's `cluster.<name>.ssl.*`.
 public enum UpstreamTLS {
+    /// How the handshake ended, and the protocol ALPN selected (nil: none).
+    public struct Handshake: Sendable {
+        public var outcome: TLSOutcome
+        public var alpn: String?
+    }
+
     /// Handlers to add in front of the protocol handlers, and a future for the handshake's end.
     /// Built on the cluster's loop; a missing context (a certificate that did not load) fails.
     public static func handlers(
         _ tls: UpstreamTLSConfig, cluster: UpstreamCluster, host: UpstreamHost
-    ) -> Result<(handlers: [any ChannelHandler], handshake: EventLoopFuture<TLSOutcome>), ProxyError> {
+    ) -> Result<(handlers: [any ChannelHandler], handshake: EventLoopFuture<Handshake>), ProxyError> {
         let lookup = cluster.tls.client(tls)
         guard let context = lookup.context else {
             cluster.stats.increment(ClusterStat.ssl.connectionError)
@@ -32,11 +38,11 @@ public enum UpstreamTLS {
         } catch {
             return .failure(ProxyError(.connectFailure("TLS_error: \(error)")))
         }
-        let promise = cluster.eventLoop.makePromise(of: TLSOutcome.self)
+        let promise = cluster.eventLoop.makePromise(of: Handshake.self)
         let stats = cluster.stats
-        let observer = TLSHandshakeObserver(sanMatchers: lookup.sanMatchers, note: note) { outcome, _, _ in
+        let observer = TLSHandshakeObserver(sanMatchers: lookup.sanMatchers, note: note) { outcome, _, alpn in
             count(outcome, in: stats, ssl: ClusterStat.ssl)
-            promise.succeed(outcome)
+            promise.succeed(Handshake(outcome: outcome, alpn: alpn))
         }
         return .success(([ssl, observer], promise.futureResult))
     }

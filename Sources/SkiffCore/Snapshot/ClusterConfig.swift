@@ -58,13 +58,41 @@ public struct ClusterConfig: Sendable {
     public var healthyPanicThreshold = 50
     /// `health_checks` (at most one is run, as Skiff supports one checker per cluster).
     public var healthCheck: HealthCheckConfig? = nil
-    /// Whether the cluster speaks HTTP/2 upstream (`http2_protocol_options`); only the ADS
-    /// client's own cluster uses it today.
-    public var http2: Bool = false
+    /// Which HTTP the cluster speaks to its hosts, and its HTTP/2 options.
+    public var upstreamProtocol: UpstreamHTTPProtocol = .http1
+    public var http2Options = HTTP2Options()
     /// `transport_socket` `envoy.transport_sockets.tls`: TLS to every host.
     public var tls: UpstreamTLSConfig?
     /// `transport_socket_matches`: per-endpoint TLS by endpoint metadata (Istio's `tlsMode`).
     public var transportSocketMatches: [TransportSocketMatch] = []
+
+    /// Envoy offers ALPN by the cluster's protocol when `alpn_protocols` is empty: `h2` for
+    /// explicit HTTP/2, `h2,http/1.1` for `auto_config` (the handshake then decides).
+    public mutating func applyProtocolALPN() {
+        let offered: [String]
+        // The context registry shares contexts by fingerprint: the offer must change it.
+        let salt: UInt64
+        switch upstreamProtocol {
+        case .http2: (offered, salt) = (["h2"], 0x9E37_79B9_7F4A_7C15)
+        case .alpn: (offered, salt) = (["h2", "http/1.1"], 0xC2B2_AE3D_27D4_EB4F)
+        case .http1, .downstream: return
+        }
+        func offer(_ tls: inout UpstreamTLSConfig) {
+            guard tls.common.alpn.isEmpty else { return }
+            tls.common.alpn = offered
+            tls.fingerprint ^= salt
+        }
+        if var tls {
+            offer(&tls)
+            self.tls = tls
+        }
+        for index in transportSocketMatches.indices {
+            if var tls = transportSocketMatches[index].tls {
+                offer(&tls)
+                transportSocketMatches[index].tls = tls
+            }
+        }
+    }
 
     /// The TLS an endpoint with `match` metadata uses: the first `transport_socket_matches`
     /// entry it satisfies, else the cluster's `transport_socket`.

@@ -17,6 +17,10 @@ public struct ListenerConfig: Sendable {
     /// with `continue_on_listener_filters_timeout` the connection then goes on as plaintext.
     public var listenerFiltersTimeout: TimeAmount? = .seconds(15)
     public var continueOnListenerFiltersTimeout = false
+    /// `listener_filters` has `envoy.filters.listener.http_inspector`: a plaintext connection's
+    /// first bytes are sniffed for HTTP/1.x or the HTTP/2 preface, and the chain is matched on
+    /// `application_protocols` `http/1.1`, `http/1.0` or `h2c` (nothing for anything else).
+    public var httpInspector = false
 
     public init(
         name: String, address: SocketAddressConfig, filterChains: [FilterChainConfig],
@@ -105,6 +109,11 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var generateRequestID: Bool
     /// `common_http_protocol_options.max_requests_per_connection` (downstream), nil for no limit.
     public var maxRequestsPerConnection: Int?
+    /// `codec_type` (default AUTO) and `http2_protocol_options`.
+    public var codecType: HTTPCodecType = .auto
+    public var http2 = HTTP2Options()
+    /// `upgrade_configs` `upgrade_type`s that are enabled (e.g. `websocket`), lowercased.
+    public var upgradeTypes: Set<String> = []
 
     public init(statPrefix: String, routeTable: RouteTable) {
         self.statPrefix = statPrefix

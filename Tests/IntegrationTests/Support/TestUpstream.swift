@@ -1,9 +1,11 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import Synchronization
 
-/// A real HTTP/1.1 upstream on 127.0.0.1 for integration tests, with scriptable behaviour.
+/// A real HTTP/1.1 (or prior-knowledge h2c) upstream on 127.0.0.1 for integration tests, with
+/// scriptable behaviour.
 final class TestUpstream: Sendable {
     enum Behavior: Sendable {
         /// 200 with `hello from <name>` and `x-upstream: <name>`.
@@ -41,6 +43,11 @@ final class TestUpstream: Sendable {
         var requests: [HTTPRequestHead] = []
         var connections = 0
         var bytesStreamed = 0
+        /// h2c: the open connections' channels (to send GOAWAY), and streams served.
+        var http2Connections: [any Channel] = []
+        var streams = 0
+        /// The highest stream each h2c connection has received, by connection.
+        var lastStream: [ObjectIdentifier: Int] = [:]
     }
 
     var port: Int { address.port! }
@@ -54,7 +61,11 @@ final class TestUpstream: Sendable {
         self.address = channel.localAddress!
     }
 
-    static func start(_ name: String, behavior: Behavior = .hello, group: any EventLoopGroup) async throws -> TestUpstream {
+    /// With `http2`, the upstream speaks prior-knowledge h2c (each stream served like an HTTP/1.1
+    /// request, through NIO's codec), advertising `maxConcurrentStreams`.
+    static func start(
+        _ name: String, behavior: Behavior = .hello, group: any EventLoopGroup, http2: Bool = false, maxConcurrentStreams: Int = 100
+    ) async throws -> TestUpstream {
         let box = Mutex<TestUpstream?>(nil)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -62,8 +73,27 @@ final class TestUpstream: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let upstream = box.withLock { $0 }!
                     upstream.record.withLock { $0.connections += 1 }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream, behavior: behavior))
+                    guard http2 else {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream, behavior: behavior))
+                        return
+                    }
+                    upstream.record.withLock { $0.http2Connections.append(channel) }
+                    var settings = NIOHTTP2Handler.ConnectionConfiguration()
+                    settings.initialSettings = [HTTP2Setting(parameter: .maxConcurrentStreams, value: maxConcurrentStreams)]
+                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .server, connectionConfiguration: settings, streamConfiguration: .init()
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            let id = (try? stream.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)).map { Int($0) } ?? 0
+                            upstream.record.withLock {
+                                $0.streams += 1
+                                $0.lastStream[ObjectIdentifier(channel), default: 0] = max($0.lastStream[ObjectIdentifier(channel)] ?? 0, id)
+                            }
+                            try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                            try stream.pipeline.syncOperations.addHandler(TestUpstreamHandler(upstream: upstream, behavior: behavior))
+                        }
+                    }
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -76,6 +106,21 @@ final class TestUpstream: Sendable {
     func close() async {
         try? await channel.close()
     }
+
+    /// h2c: GOAWAY on every open connection, letting streams up to `lastStreamID` finish — by
+    /// default the last stream the connection received, as servers shutting down gracefully do —
+    /// and refusing later ones.
+    func sendGoAway(lastStreamID: HTTP2StreamID? = nil) {
+        for connection in record.withLock({ $0.http2Connections }) {
+            let received = record.withLock { $0.lastStream[ObjectIdentifier(connection)] ?? 0 }
+            let last = lastStreamID ?? HTTP2StreamID(received)
+            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: last, errorCode: .noError, opaqueData: nil))
+            connection.writeAndFlush(frame, promise: nil)
+        }
+        record.withLock { $0.http2Connections.removeAll() }
+    }
+
+    var streams: Int { record.withLock { $0.streams } }
 }
 
 private final class TestUpstreamHandler: ChannelInboundHandler {

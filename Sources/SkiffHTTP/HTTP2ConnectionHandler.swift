@@ -1,0 +1,129 @@
+import NIOCore
+import NIOHTTP2
+import SkiffCore
+import SkiffTelemetry
+import SkiffUpstream
+
+/// The connection half of a downstream HTTP/2 connection: it sits after NIO's HTTP/2 handler,
+/// whose streams each run their own `HTTPConnectionManagerHandler`, and owns what belongs to the
+/// whole connection — the `downstream_cx_*` counters, the idle timeout (no open stream for
+/// `idle_timeout`), and draining, which sends GOAWAY so the client opens no more streams, lets the
+/// open ones finish, and closes when they have (or at the drain deadline).
+public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
+    public typealias InboundIn = HTTP2Frame
+    public typealias OutboundIn = HTTP2Frame
+    public typealias OutboundOut = HTTP2Frame
+
+    private let stats: StatsScope
+    private let idleTimeout: TimeAmount?
+    private var context: ChannelHandlerContext?
+    private var openStreams = 0
+    /// The highest stream the client opened: the GOAWAY's last stream (those up to it finish).
+    private var lastStreamID = HTTP2StreamID(0)
+    private var idle: IdleTimer?
+    private var draining = false
+    private var drainDeadline: Scheduled<Void>?
+    private var counted = false
+
+    public init(config: HTTPConnectionManagerConfig, worker: Worker) {
+        self.stats = worker.stats.http(config.statPrefix)
+        self.idleTimeout = config.idleTimeout
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        counted = true
+        stats.increment(HTTPStat.cxTotal)
+        stats.increment(HTTPStat.cxHTTP2Total)
+        stats.adjust(HTTPStat.cxActive, by: 1)
+        stats.adjust(HTTPStat.cxHTTP2Active, by: 1)
+        if let idleTimeout {
+            idle = IdleTimer(eventLoop: context.eventLoop, timeout: idleTimeout) { [unowned self] in
+                self.idleTimedOut()
+            }
+            idle?.resume()
+        }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        idle?.cancel()
+        drainDeadline?.cancel()
+        if counted {
+            counted = false
+            stats.adjust(HTTPStat.cxActive, by: -1)
+            stats.adjust(HTTPStat.cxHTTP2Active, by: -1)
+            stats.increment(HTTPStat.cxDestroy)
+        }
+        context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // The client closed its side (FIN, or TLS close_notify): nothing more can arrive, so
+            // the connection closes once the open streams' responses are out.
+            draining = true
+            idle?.cancel()
+            if openStreams == 0 { context.close(promise: nil) }
+            return
+        }
+        if let created = event as? NIOHTTP2StreamCreatedEvent {
+            openStreams += 1
+            if created.streamID > lastStreamID { lastStreamID = created.streamID }
+            idle?.suspend()
+        } else if event is StreamClosedEvent {
+            openStreams = max(openStreams - 1, 0)
+            if openStreams == 0 {
+                if draining {
+                    context.close(promise: nil)
+                } else {
+                    idle?.resume()
+                }
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIO's HTTP/2 handler has already answered a protocol violation with GOAWAY.
+        if !(error is IOError) {
+            stats.increment(HTTPStat.cxProtocolError)
+            context.close(promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    /// GOAWAY now (no new streams); close once the open streams finish, or at `deadline`.
+    public func startDrain(closeAt deadline: NIODeadline) {
+        guard let context, !draining else { return }
+        draining = true
+        stats.increment(HTTPStat.cxDrainClose)
+        idle?.cancel()
+        sendGoAway(context)
+        if openStreams == 0 {
+            context.close(promise: nil)
+            return
+        }
+        drainDeadline = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    private func idleTimedOut() {
+        guard let context, openStreams == 0 else { return }
+        stats.increment(HTTPStat.cxIdleTimeout)
+        sendGoAway(context)
+        context.close(promise: nil)
+    }
+
+    private func sendGoAway(_ context: ChannelHandlerContext) {
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension HTTP2ConnectionHandler: Sendable {}
