@@ -154,35 +154,11 @@ public final class HTTP1ConnectionPool {
             .connect(to: host.address)
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    guard let handshake else {
-                        self.connected(connection, host: host, completion)
-                        return
-                    }
-                    // Over TLS the connection is ready only once the handshake (and SAN check)
-                    // passed; a failure is a connect failure (503 UF, retriable as one), and
-                    // `connect_timeout` covers the handshake too, as in Envoy.
-                    let deadline = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: config.connectTimeout) {
-                        channel.close(promise: nil)
-                    }
-                    handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { result in
-                        deadline.cancel()
-                        if result.outcome == .handshake {
-                            self.connected(connection, host: host, completion)
-                        } else {
-                            channel.close(promise: nil)
-                            self.connectFailed(connection, host: host, ProxyError(.connectFailure("")), completion)
-                        }
-                    }
-                case .failure(let error):
-                    if case ChannelError.connectTimeout = error {
-                        stats.increment(ClusterStat.cxConnectTimeout)
-                        self.connectFailed(connection, host: host, ProxyError(.connectTimeout), completion)
-                    } else {
-                        self.connectFailed(connection, host: host, ProxyError(.connectFailure(ConnectErrorText.describe(error))), completion)
-                    }
-                }
+                UpstreamTLS.finishConnect(
+                    result, handshake: handshake, timeout: config.connectTimeout, stats: stats,
+                    ready: { _, _ in self.connected(connection, host: host, completion) },
+                    failed: { self.connectFailed(connection, host: host, $0, completion) }
+                )
             }
     }
 

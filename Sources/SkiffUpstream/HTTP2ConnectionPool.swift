@@ -139,38 +139,21 @@ public final class HTTP2ConnectionPool {
             .connect(to: host.address)
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    guard let handshake else {
-                        self.connected(connection)
-                        return
-                    }
-                    let deadline = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: config.connectTimeout) {
-                        channel.close(promise: nil)
-                    }
-                    handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { result in
-                        deadline.cancel()
-                        if result.outcome == .handshake, config.upstreamProtocol == .alpn, result.alpn != "h2" {
+                UpstreamTLS.finishConnect(
+                    result, handshake: handshake, timeout: config.connectTimeout, stats: stats,
+                    ready: { channel, alpn in
+                        if config.upstreamProtocol == .alpn, host.tls != nil, alpn != "h2" {
                             // `auto_config`: the host chose HTTP/1.1. Its requests move to the
                             // HTTP/1.1 pool; the waiting ones are sent again there at once.
                             host.prefersHTTP1 = true
                             channel.close(promise: nil)
                             self.connectFailed(connection, ProxyError(.refusedStream), countFailure: false)
-                        } else if result.outcome == .handshake {
-                            self.connected(connection)
                         } else {
-                            channel.close(promise: nil)
-                            self.connectFailed(connection, ProxyError(.connectFailure("")))
+                            self.connected(connection)
                         }
-                    }
-                case .failure(let error):
-                    if case ChannelError.connectTimeout = error {
-                        stats.increment(ClusterStat.cxConnectTimeout)
-                        self.connectFailed(connection, ProxyError(.connectTimeout))
-                    } else {
-                        self.connectFailed(connection, ProxyError(.connectFailure(ConnectErrorText.describe(error))))
-                    }
-                }
+                    },
+                    failed: { self.connectFailed(connection, $0) }
+                )
             }
     }
 

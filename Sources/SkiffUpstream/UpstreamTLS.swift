@@ -47,6 +47,42 @@ public enum UpstreamTLS {
         return .success(([ssl, observer], promise.futureResult))
     }
 
+    /// The last step of an upstream connect, shared by the pools: over TLS the connection is
+    /// ready only once the handshake (and SAN check) passed, within `connect_timeout` as in
+    /// Envoy; a failed handshake is a connect failure (503 UF, retriable as one). `ready` gets
+    /// the ALPN protocol the handshake selected (nil in plaintext).
+    static func finishConnect(
+        _ result: Result<any Channel, any Error>, handshake: EventLoopFuture<Handshake>?, timeout: TimeAmount,
+        stats: StatsScope, ready: @escaping (any Channel, String?) -> Void, failed: @escaping (ProxyError) -> Void
+    ) {
+        switch result {
+        case .success(let channel):
+            guard let handshake else {
+                ready(channel, nil)
+                return
+            }
+            let deadline = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
+                channel.close(promise: nil)
+            }
+            handshake.assumeIsolatedUnsafeUnchecked().whenSuccess { result in
+                deadline.cancel()
+                if result.outcome == .handshake {
+                    ready(channel, result.alpn)
+                } else {
+                    channel.close(promise: nil)
+                    failed(ProxyError(.connectFailure("")))
+                }
+            }
+        case .failure(let error):
+            if case ChannelError.connectTimeout = error {
+                stats.increment(ClusterStat.cxConnectTimeout)
+                failed(ProxyError(.connectTimeout))
+            } else {
+                failed(ProxyError(.connectFailure(ConnectErrorText.describe(error))))
+            }
+        }
+    }
+
     static func isIPLiteral(_ text: String) -> Bool {
         (try? SocketAddress(ipAddress: text, port: 0)) != nil
     }
