@@ -8,7 +8,7 @@ HTTP/1.1 keep-alive requests/s and p50/p99 latency (wrk), TCP proxy throughput (
 load (the working set serving needs), and RSS holding 10,000 idle connections.
 Everything targets 127.0.0.1 only. Processes are stopped by the PID this script started.
 """
-import argparse, json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, contextlib, json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 # One HTTP listener's connection manager routing everything to `cluster` (also used by tls.py).
 HTTP_FILTER = """
@@ -135,12 +135,32 @@ def run_proxy(kind, args, bootstrap_path, admin):
     return proc
 
 
-def measure(kind, args, ports):
+@contextlib.contextmanager
+def running_proxy(kind, args, bootstrap_yaml, admin):
+    """Skiff or Envoy on `bootstrap_yaml`, ready, for the `with` block; stopped by its PID after."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(BOOTSTRAP.format(**ports))
+        f.write(bootstrap_yaml)
         path = f.name
-    proc = run_proxy(kind, args, path, ports["admin"])
+    proc = run_proxy(kind, args, path, admin)
     try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        os.unlink(path)
+
+
+def comparison_parser():
+    """The options every side-by-side benchmark takes."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skiff", required=True)
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    return parser
+
+
+def measure(kind, args, ports):
+    with running_proxy(kind, args, BOOTSTRAP.format(**ports), ports["admin"]) as proc:
         time.sleep(1)
         result = {"idle_rss_mib": rss_kib(proc.pid) / 1024}
         wrk(f"http://127.0.0.1:{ports['http']}/", 2)  # warm-up
@@ -155,10 +175,6 @@ def measure(kind, args, ports):
         for s in socks:
             s.close()
         return result
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        os.unlink(path)
 
 
 def alternate_rounds(rounds, measure_one, describe):
@@ -184,10 +200,7 @@ def print_medians(results, rows):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--skiff", required=True)
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
-    parser.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    parser = comparison_parser()
     parser.add_argument("--idle-connections", type=int, default=10000)
     parser.add_argument("--json", help="write raw results here")
     args = parser.parse_args()

@@ -11,10 +11,10 @@ load generator and the upstream on CPU 1 (as bench.py). Two measurements:
 Certificates are generated with openssl in a temporary directory. 127.0.0.1 only; processes are
 stopped by the PID this script started.
 """
-import argparse, os, re, shutil, subprocess, sys, tempfile, time
+import os, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import HTTP_FILTER, alternate_rounds, free_port, print_medians, run_proxy, wrk  # noqa: E402
+from bench import HTTP_FILTER, alternate_rounds, comparison_parser, free_port, print_medians, running_proxy, wrk  # noqa: E402
 
 FRONTEND = "spiffe://cluster.local/ns/bench/sa/frontend"
 BACKEND = "spiffe://cluster.local/ns/bench/sa/backend"
@@ -119,27 +119,17 @@ def measure(kind, args, directory, app_port):
                                 validation=VALIDATION.format(dir=directory, frontend=FRONTEND))
     listeners += LISTENER.format(name="tls", port=ports["tls"], require="false", dir=directory,
                                  hcm=HTTP_FILTER.format(name="tls", cluster="app"), validation="")
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(BOOTSTRAP.format(admin=ports["admin"], listeners=listeners, app=app_port))
-        path = f.name
-    proc = run_proxy(kind, args, path, ports["admin"])
-    try:
+    yaml = BOOTSTRAP.format(admin=ports["admin"], listeners=listeners, app=app_port)
+    with running_proxy(kind, args, yaml, ports["admin"]) as proc:
         handshakes(ports["mtls"], directory, 2, args.clients)  # warm-up
         rate, cpu_us = handshakes(ports["mtls"], directory, args.duration, args.clients, proc.pid)
         wrk(f"https://127.0.0.1:{ports['tls']}/", 2)
         keepalive = wrk(f"https://127.0.0.1:{ports['tls']}/", args.duration)
         return {"handshakes": rate, "cpu_us": cpu_us, "rps": keepalive["rps"], "p99": keepalive["p99"], "non2xx": keepalive["non2xx"]}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        os.unlink(path)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--skiff", required=True)
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
-    parser.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    parser = comparison_parser()
     parser.add_argument("--clients", type=int, default=4, help="parallel s_time loops")
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="skiff-tls-bench-")

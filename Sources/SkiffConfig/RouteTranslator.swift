@@ -209,7 +209,7 @@ enum RouteTranslator {
             action,
             allowed: [
                 "cluster", "weighted_clusters", "timeout", "prefix_rewrite", "host_rewrite_literal", "retry_policy",
-                "idle_timeout", "max_stream_duration", "rate_limits",
+                "idle_timeout", "max_stream_duration", "rate_limits", "upgrade_configs",
             ],
             at: path
         )
@@ -255,6 +255,12 @@ enum RouteTranslator {
         }
         if !action.rateLimits.isEmpty {
             forward.rateLimits = try LocalRateLimitTranslator.rateLimits(action.rateLimits, at: path / "rate_limits")
+        }
+        for (index, upgrade) in action.upgradeConfigs.enumerated() {
+            let upgradePath = path / "upgrade_configs" / index
+            try SupportedFields.check(upgrade, allowed: ["upgrade_type", "enabled"], at: upgradePath)
+            guard !upgrade.upgradeType.isEmpty else { throw (upgradePath / "upgrade_type").error("upgrade_type is required") }
+            forward.upgradeOverrides[upgrade.upgradeType.lowercased()] = !upgrade.hasEnabled || upgrade.enabled.value
         }
         return forward
     }

@@ -33,8 +33,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     var localPort: Int?
     /// The downstream TLS session (nil: plaintext): the peer's identity for RBAC.
     public var tlsSession: TLSSession?
-    private var holdReads = false
-    private var pendingRead = false
+    private var reads = ReadGate()
     /// `idle_timeout`: no stream for this long closes the connection.
     private var connectionIdle: IdleTimer?
     /// `stream_idle_timeout`: the active stream moved nothing for this long.
@@ -123,7 +122,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         }
         if let timeout = config.streamIdleTimeout {
             streamIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
-                self.stream?.streamIdleTimedOut()
+                self.streamIdleExpired()
             }
         }
     }
@@ -135,6 +134,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     public func channelInactive(context: ChannelHandlerContext) {
         machine.closed()
         cancelTimers()
+        if upgraded {
+            stats.adjust(HTTPStat.cxUpgradesActive, by: -1)
+        }
         if !isHTTP2Stream {
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
@@ -194,6 +196,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         stats.increment(isHTTP2Stream ? HTTPStat.rqHTTP2Total : HTTPStat.rqHTTP1Total)
         if !isHTTP2Stream, let max = config.maxRequestsPerConnection, machine.requestCount == max {
             stats.increment(HTTPStat.cxMaxRequestsReached)
+        }
+        if !isHTTP2Stream, HTTPUpgrade.endsHTTP(head) {
+            // The decoder reads nothing after this request: unless it becomes a tunnel, the
+            // connection closes after the response.
+            machine.closeRequested()
         }
         if head.headers.contains(name: "content-length") && head.headers.contains(name: "transfer-encoding") {
             // RFC 9112 §6.1: a request with both is a smuggling vector; Envoy rejects it with 400.
@@ -262,20 +269,12 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     // MARK: Back-pressure
 
     public func read(context: ChannelHandlerContext) {
-        if holdReads {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if reads.admit() { context.read() }
     }
 
     /// Stops or resumes reading from the downstream socket (upstream back-pressure).
     func setHoldReads(_ hold: Bool) {
-        holdReads = hold
-        if !hold, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        if reads.set(held: hold) { context?.read() }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -364,7 +363,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             flushed.succeed()
         }
         responseInProgress = false
-        holdReads = false
+        reads.set(held: false)  // It reads below.
         flushed.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
             context.close(mode: .output, promise: nil)
         }
@@ -418,6 +417,53 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         }
     }
 
+    /// The upstream accepted the request's upgrade: `head` (the 101) goes out through the HTTP
+    /// codec, then `tunnel` is placed ahead of the codec and carries raw bytes both ways until
+    /// either side closes. This manager stays behind it for the connection's bookkeeping;
+    /// `stream_idle_timeout` keeps running on the tunnel's traffic.
+    func switchToTunnel(_ head: HTTPResponseHead, tunnel: ByteRelayEnd) -> Bool {
+        guard let context, !isHTTP2Stream else { return false }
+        writeResponseHead(head)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responseInProgress = false
+        stats.increment(HTTPStat.rqCompleted)
+        stats.increment(HTTPStat.cxUpgradesTotal)
+        stats.adjust(HTTPStat.cxUpgradesActive, by: 1)
+        upgraded = true
+        let idle = streamIdle
+        detachStream()
+        idle?.resume()
+        requestTimer?.cancel()
+        requestTimer = nil
+        if reads.set(held: false) { context.read() }
+        do {
+            let sync = context.pipeline.syncOperations
+            try sync.addHandler(tunnel, position: .before(try sync.handler(type: HTTPResponseEncoder.self)))
+            return true
+        } catch {
+            context.close(promise: nil)
+            return false
+        }
+    }
+
+    /// Carrying an upgraded protocol (`switchToTunnel`).
+    private var upgraded = false
+
+    /// The tunnel moved bytes (`stream_idle_timeout`).
+    func tunnelActivity() {
+        streamIdle?.touch()
+    }
+
+    /// `stream_idle_timeout` expired: the stream's, or the tunnel's, which just closes.
+    private func streamIdleExpired() {
+        if upgraded {
+            stats.increment(HTTPStat.rqIdleTimeout)
+            context?.close(promise: nil)
+        } else {
+            stream?.streamIdleTimedOut()
+        }
+    }
+
     /// Closes the connection at once (a response already started and cannot be completed).
     func resetConnection() {
         detachStream()
@@ -436,7 +482,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             streamIdle.retime(timeout)
         } else if let context {
             streamIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
-                self.stream?.streamIdleTimedOut()
+                self.streamIdleExpired()
             }
         }
         streamIdle?.resume()

@@ -118,7 +118,7 @@ public enum HeaderTransforms {
     public static func downstreamResponseHead(
         _ response: HTTPResponseHead,
         requestVersion: HTTPVersion,
-        serviceTimeMs: Int64,
+        serviceTimeMs: Int64?,
         serverName: String,
         date: String,
         mutations: [HeaderMutations],
@@ -126,7 +126,9 @@ public enum HeaderTransforms {
     ) -> HTTPResponseHead {
         var headers = response.headers
         removeHopByHop(&headers)
-        headers.replaceOrAdd(name: "x-envoy-upstream-service-time", value: String(serviceTimeMs))
+        if let serviceTimeMs {  // Envoy leaves it off a 101.
+            headers.replaceOrAdd(name: "x-envoy-upstream-service-time", value: String(serviceTimeMs))
+        }
         headers.replaceOrAdd(name: "date", value: date)
         headers.replaceOrAdd(name: "server", value: serverName)
         for mutation in mutations {

@@ -79,11 +79,14 @@ final class RouterStream: UpstreamResponseHandler {
     var lastUpstreamActivity: UInt64 = 0
     /// A gRPC request: local replies go out gRPC-shaped.
     let isGRPC: Bool
+    /// The protocol an HTTP/1.1 request asks to switch to (`websocket`, ...), lowercased.
+    let upgradeType: String?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
         self.request = request
         self.isGRPC = GRPCMessage.isGRPC(request.headers)
+        self.upgradeType = connection.isHTTP2Stream ? nil : HTTPUpgrade.requestedType(request)
     }
 
     var worker: Worker { connection.worker }
@@ -97,6 +100,14 @@ final class RouterStream: UpstreamResponseHandler {
         let authority = request.headers.first(name: "host") ?? ""
         let vhost = VirtualHostSelector.select(in: table, authority: authority)
         let matched = vhost.flatMap { RouteMatcher.firstMatch(in: $0, path: request.uri, headers: request.headers) }
+        if let upgradeType, let matched, !upgradeAllowed(upgradeType, route: matched) {
+            // As Envoy: refused before any filter runs, 403 with no body, and (the decoder having
+            // stopped at the upgrade) the connection closes after it.
+            connection.stats.increment(HTTPStat.rqWsOnNonWsRoute)
+            phase = .done
+            connection.sendLocalReply(LocalReply(status: 403, flag: .none, body: ""), version: request.version)
+            return
+        }
         // RBAC runs first, as Istio places it ahead of every other filter, whatever the route
         // then does (a direct response or no route at all included).
         if matched?.rbacDisabled != true, let rbac = matched?.rbac ?? config.rbac {
@@ -172,6 +183,11 @@ final class RouterStream: UpstreamResponseHandler {
             fail(ProxyError(.noHealthyUpstream))
             return
         }
+        if upgradeType != nil, cluster.usesHTTP2(host, downstreamHTTP2: false) {
+            // An HTTP/1.1 upgrade over HTTP/2 would be extended CONNECT, which Skiff does not do.
+            fail(ProxyError(.upstreamProtocolError))
+            return
+        }
         self.host = host
         previousHosts.append(ObjectIdentifier(host))
         upstreamActive = true
@@ -207,10 +223,13 @@ final class RouterStream: UpstreamResponseHandler {
             upstream.begin(self)
             let mutations = [route.requestHeaders, virtualHost?.requestHeaders ?? .init(), (table?.requestHeaders ?? .init())]
             let path = PathRewriter.rewrite(path: request.uri, match: route.match, prefixRewrite: forward.prefixRewrite)
-            let head = HeaderTransforms.upstreamRequestHead(
+            var head = HeaderTransforms.upstreamRequestHead(
                 request, path: path, action: forward, mutations: mutations,
                 downstream: connection.downstreamInfo, random: &worker.random
             )
+            if upgradeType != nil {
+                HTTPUpgrade.restoreHeaders(&head.headers, from: request.headers)
+            }
             upstream.write(.head(head), flush: false)
             if attempt == 1 {
                 while let part = pending.popFirst() {
@@ -301,7 +320,16 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Upstream events
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard case .forwarding = phase, head.status.code >= 200 || head.status == .switchingProtocols else {
+        guard case .forwarding(let upstream) = phase else { return }
+        if head.status == .switchingProtocols {
+            if upgradeType != nil {
+                acceptUpgrade(head, upstream: upstream)
+            } else {
+                upstreamFailed(ProxyError(.upstreamProtocolError))  // A switch nobody asked for.
+            }
+            return
+        }
+        guard head.status.code >= 200 else {
             return  // 1xx informational responses are not forwarded (Envoy's default).
         }
         touch()
@@ -443,5 +471,49 @@ final class RouterStream: UpstreamResponseHandler {
         upstreamActive = false
         host?.requestFinished(success: success, timedOut: timedOut)
         cluster?.stats.adjust(ClusterStat.rqActive, by: -1)
+    }
+}
+
+// MARK: Upgrades
+
+extension RouterStream {
+    /// `upgrade_configs`: the route's entry for the type decides, else the connection manager's.
+    func upgradeAllowed(_ type: String, route: Route) -> Bool {
+        var overrides: [String: Bool]?
+        if case .forward(let action) = route.action { overrides = action.upgradeOverrides }
+        return HTTPUpgrade.isAllowed(type, connectionManager: config.upgradeTypes, route: overrides)
+    }
+
+    /// The upstream answered the upgrade with 101: the request is complete as far as the router,
+    /// the cluster and the circuit breakers are concerned, and both connections become one
+    /// tunnel of raw bytes (the upstream one never returns to its pool). Route and per-try
+    /// timeouts end here; `stream_idle_timeout` keeps watching the tunnel.
+    func acceptUpgrade(_ head: HTTPResponseHead, upstream: any UpstreamExchange) {
+        touch()
+        if let host {
+            cluster?.recordOutcome(.response(101), host: host, random: worker.random.next())
+        }
+        cancelTimers()
+        releaseRetrySlot()
+        phase = .done
+        responseStarted = true
+        cluster?.stats.recordResponse(code: 101)
+        cluster?.stats.increment(ClusterStat.rqCompleted)
+        finishUpstream(success: true)
+        var out = HeaderTransforms.downstreamResponseHead(
+            head, requestVersion: request.version, serviceTimeMs: nil, serverName: config.serverName,
+            date: worker.date.current(), mutations: responseMutations, keepAlive: true
+        )
+        HTTPUpgrade.restoreHeaders(&out.headers, from: head.headers)
+        let (downstreamEnd, upstreamEnd) = ByteRelayEnd.pair { [weak connection] in
+            connection?.tunnelActivity()
+        }
+        guard connection.switchToTunnel(out, tunnel: downstreamEnd) else {
+            upstream.abort()
+            return
+        }
+        if !upstream.upgrade(to: upstreamEnd) {
+            connection.resetConnection()
+        }
     }
 }

@@ -1,10 +1,12 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 
 /// A small, fast HTTP/1.1 application for the demo and the benchmarks: answers every request with
 /// `200 hello from <name>` and an `x-upstream` header naming itself, after reading (and counting)
-/// any request body. Keep-alive, no allocation beyond NIO's own per request.
+/// any request body. Keep-alive, no allocation beyond NIO's own per request. With `http2` it
+/// speaks prior-knowledge h2c instead (one handler per stream), for the HTTP/2 benchmark.
 public final class BuiltinUpstream: Sendable {
     public let name: String
     public let address: SocketAddress
@@ -17,7 +19,8 @@ public final class BuiltinUpstream: Sendable {
     }
 
     public static func start(
-        name: String, host: String = "127.0.0.1", port: Int = 0, bodyBytes: Int? = nil, failing: Bool = false, group: any EventLoopGroup
+        name: String, host: String = "127.0.0.1", port: Int = 0, bodyBytes: Int? = nil, failing: Bool = false,
+        http2: Bool = false, group: any EventLoopGroup
     ) async throws -> BuiltinUpstream {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -25,8 +28,20 @@ public final class BuiltinUpstream: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(HelloHandler(name: name, bodyBytes: bodyBytes, failing: failing))
+                    let sync = channel.pipeline.syncOperations
+                    guard http2 else {
+                        try sync.configureHTTPServerPipeline()
+                        try sync.addHandler(HelloHandler(name: name, bodyBytes: bodyBytes, failing: failing))
+                        return
+                    }
+                    _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandlers([
+                                HTTP2FramePayloadToHTTP1ServerCodec(),
+                                HelloHandler(name: name, bodyBytes: bodyBytes, failing: failing),
+                            ])
+                        }
+                    }
                 }
             }
             .bind(host: host, port: port)

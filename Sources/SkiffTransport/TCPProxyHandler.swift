@@ -9,10 +9,10 @@ import SkiffUpstream
 /// (up to `max_connect_attempts`), then pumps bytes both ways.
 ///
 /// Reads from the downstream are held until the upstream is connected and whenever the upstream's
-/// write buffer is full; the upstream side (`TCPUpstreamHandler`) does the same in the other
-/// direction. Half-close is forwarded: when one side finishes sending, the other side's output is
+/// write buffer is full; the upstream side (a `ByteRelayEnd`, with this handler as its peer) does
+/// the same in the other direction. Half-close is forwarded: when one side finishes sending, the other side's output is
 /// shut down, and the connection closes once both directions are done.
-public final class TCPProxyHandler: ChannelDuplexHandler {
+public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -21,12 +21,11 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
     private let worker: Worker
     private let stats: StatsScope
     private var context: ChannelHandlerContext?
-    private var upstream: TCPUpstreamHandler?
+    private var upstream: ByteRelayEnd?
     private var cluster: UpstreamCluster?
     private var host: UpstreamHost?
     private var attempts = 0
-    private var holdReads = true
-    private var pendingRead = false
+    private var reads = ReadGate(held: true)
     private var early = CircularBuffer<ByteBuffer>()
     private var earlyEOF = false
     /// `idle_timeout`: no bytes either way for this long closes both sides.
@@ -85,7 +84,8 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         cluster.stats.increment(ClusterStat.cxTotal)
         cluster.resources.markTraffic()
         host.counters.cxTotal += 1
-        let upstream = TCPUpstreamHandler(downstream: self)
+        let upstream = ByteRelayEnd()
+        upstream.peer = self
         let bound = NIOLoopBound(upstream, eventLoop: worker.eventLoop)
         let limit = cluster.config.bufferLimitBytes
         var tlsHandlers: NIOLoopBound<[any ChannelHandler]>?
@@ -119,7 +119,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
             }
     }
 
-    private func connectCompleted(_ result: Result<TCPUpstreamHandler, any Error>, cluster: UpstreamCluster, host: UpstreamHost) {
+    private func connectCompleted(_ result: Result<ByteRelayEnd, any Error>, cluster: UpstreamCluster, host: UpstreamHost) {
         switch result {
         case .failure(let error):
             cluster.stats.increment(ClusterStat.cxConnectFail)
@@ -142,11 +142,11 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
             }
             self.upstream = upstream
             while let buffer = early.popFirst() {
-                upstream.write(buffer, flush: false)
+                upstream.relayed(buffer)
             }
-            upstream.flush()
+            upstream.relayFlush()
             if earlyEOF {
-                upstream.shutdownOutput()
+                upstream.relayInputClosed()
             }
             setHoldReads(!upstream.isWritable)
         }
@@ -160,7 +160,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         stats.increment(TCPStat.rxBytes, by: UInt64(buffer.readableBytes))
         cluster?.stats.increment(ClusterStat.cxTxBytes, by: UInt64(buffer.readableBytes))
         if let upstream {
-            upstream.write(buffer, flush: false)
+            upstream.relayed(buffer)
             if !upstream.isWritable {
                 setHoldReads(true)
             }
@@ -170,7 +170,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
-        upstream?.flush()
+        upstream?.relayFlush()
         context.fireChannelReadComplete()
     }
 
@@ -178,8 +178,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         if case ChannelEvent.inputClosed = event {
             inputClosed = true
             if let upstream {
-                upstream.shutdownOutput()
-                if upstream.inputClosed { closeBoth() }
+                upstream.relayInputClosed()  // Closes both once the upstream finished too.
             } else {
                 earlyEOF = true
             }
@@ -189,19 +188,11 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
-        if holdReads {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if reads.admit() { context.read() }
     }
 
-    func setHoldReads(_ hold: Bool) {
-        holdReads = hold
-        if !hold, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+    public func setHoldReads(_ hold: Bool) {
+        if reads.set(held: hold) { context?.read() }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -209,24 +200,28 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    // MARK: Upstream → downstream (called by TCPUpstreamHandler)
+    // MARK: Upstream → downstream (ByteRelayPeer, driven by the upstream's relay end)
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    public var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func upstreamData(_ buffer: ByteBuffer) {
+    public func relayed(_ buffer: ByteBuffer) {
         touch()
         stats.increment(TCPStat.txBytes, by: UInt64(buffer.readableBytes))
         cluster?.stats.increment(ClusterStat.cxRxBytes, by: UInt64(buffer.readableBytes))
-        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
-    func upstreamInputClosed() {
+    public func relayFlush() {
+        context?.flush()
+    }
+
+    public func relayInputClosed() {
         guard let context else { return }
         context.close(mode: .output, promise: nil)
         if inputClosed { closeBoth() }
     }
 
-    func upstreamClosed() {
+    public func relayClosed() {
         if let cluster, let host {
             cluster.stats.adjust(ClusterStat.cxActive, by: -1)
             cluster.stats.increment(ClusterStat.cxDestroy)
@@ -242,7 +237,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler {
         closed = true
         idleTimer?.cancel()
         idleTimer = nil
-        upstream?.flushThenClose()
+        upstream?.relayClosed()
         context.fireChannelInactive()
     }
 

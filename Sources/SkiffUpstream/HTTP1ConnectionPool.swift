@@ -147,7 +147,9 @@ public final class HTTP1ConnectionPool {
                     if let boundTLS {
                         try channel.pipeline.syncOperations.addHandlers(boundTLS.value)
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Bytes behind a `101 Switching Protocols` are handed on when the decoder
+                    // makes way for an upgrade tunnel.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
                     try channel.pipeline.syncOperations.addHandler(bound.value)
                 }
             }

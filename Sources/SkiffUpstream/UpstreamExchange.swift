@@ -19,6 +19,9 @@ public protocol UpstreamExchange: AnyObject {
     func finish()
     /// The exchange is abandoned (reset, timeout, downstream gone).
     func abort()
+    /// The server accepted a protocol upgrade: raw bytes flow through `tunnel` from now on.
+    /// False where the transport cannot (an HTTP/2 stream).
+    func upgrade(to tunnel: any ChannelHandler) -> Bool
 }
 
 /// How a pool hands out exchanges.

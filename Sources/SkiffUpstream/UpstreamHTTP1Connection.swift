@@ -9,7 +9,7 @@ import SkiffTelemetry
 /// At most one request uses a connection at a time (`responseHandler`); the pool hands it to the
 /// next request only after a complete response to a complete request on a keep-alive connection,
 /// so a half-used connection is never shared. Reads from the upstream are held while the
-/// downstream cannot take more (`holdReads`), which is how back-pressure crosses the proxy.
+/// downstream cannot take more (`setHoldReads`), which is how back-pressure crosses the proxy.
 public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     public typealias InboundIn = HTTPClientResponsePart
     public typealias OutboundIn = HTTPClientRequestPart
@@ -42,8 +42,7 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     private var requestComplete = false
     private var responseComplete = false
     private var reusable = true
-    private var holdReads = false
-    private var pendingRead = false
+    private var reads = ReadGate()
 
     init() {}
 
@@ -80,11 +79,7 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
 
     /// Stops or resumes reading from the upstream socket (downstream back-pressure).
     public func setHoldReads(_ hold: Bool) {
-        holdReads = hold
-        if !hold, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        if reads.set(held: hold) { context?.read() }
     }
 
     /// Detaches the current request. The connection goes back to the pool if both directions
@@ -95,6 +90,47 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
         if reusable && requestComplete && responseComplete && isActive {
             pool?.release(self)
         } else {
+            close()
+        }
+    }
+
+    /// The server switched protocols (`101`) for an upgrade request: the connection leaves HTTP
+    /// for good. `tunnel` (a handler of raw bytes) takes the HTTP codec's place once the 101's end
+    /// has been parsed; bytes the server sent right behind the 101, which the decoder already
+    /// holds, are passed on to it as the decoder goes. The connection never returns to the pool,
+    /// and still counts as open until it closes.
+    public func upgrade(to tunnel: any ChannelHandler) -> Bool {
+        guard context != nil else { return false }
+        pendingTunnel = tunnel
+        responseHandler = nil
+        reusable = false
+        idleTimer?.cancel()
+        idleTimer = nil
+        setHoldReads(false)
+        return true
+    }
+
+    /// Set by `upgrade(to:)` until the 101's end arrives; then the codec makes way for it.
+    private var pendingTunnel: (any ChannelHandler)?
+    /// Switched to raw bytes: nothing more is parsed as HTTP.
+    private var upgraded = false
+
+    private func installTunnel(_ tunnel: any ChannelHandler, context: ChannelHandlerContext) {
+        pendingTunnel = nil
+        upgraded = true
+        responseComplete = true
+        do {
+            let sync = context.pipeline.syncOperations
+            let decoder = try sync.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+            try sync.addHandler(tunnel, position: .after(decoder))
+            sync.removeHandler(try sync.handler(type: HTTPRequestEncoder.self), promise: nil)
+            // The decoder hands its leftovers on as reads with no read-complete after them: fire
+            // one so the tunnel flushes them to the other side now, not at the next read.
+            let pipeline = context.pipeline
+            sync.removeHandler(decoder).assumeIsolatedUnsafeUnchecked().whenSuccess {
+                pipeline.syncOperations.fireChannelReadComplete()
+            }
+        } catch {
             close()
         }
     }
@@ -133,7 +169,12 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if upgraded { return }
         let part = unwrapInboundIn(data)
+        if let tunnel = pendingTunnel {
+            if case .end = part { installTunnel(tunnel, context: context) }
+            return
+        }
         guard let handler = responseHandler else {
             // A response nobody asked for: the connection is out of sync, drop it.
             close()
@@ -154,11 +195,7 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
-        if holdReads {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if reads.admit() { context.read() }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -15,8 +15,7 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
 
     private var context: ChannelHandlerContext?
     private var responseHandler: (any UpstreamResponseHandler)?
-    private var holdReads = false
-    private var pendingRead = false
+    private var reads = ReadGate()
     private var responseHeadSeen = false
     /// Called once when the stream channel closes (the connection counts its open streams).
     var onClose: (() -> Void)?
@@ -86,11 +85,7 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
     }
 
     public func setHoldReads(_ hold: Bool) {
-        holdReads = hold
-        if !hold, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        if reads.set(held: hold) { context?.read() }
     }
 
     /// The response ended: the stream is done (NIO closes it once both sides ended; closing it
@@ -103,6 +98,11 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
     public func abort() {
         responseHandler = nil
         context?.close(promise: nil)
+    }
+
+    /// HTTP/1.1-style upgrades do not exist on HTTP/2 (that is extended CONNECT, not supported).
+    public func upgrade(to tunnel: any ChannelHandler) -> Bool {
+        false
     }
 
     private func headersFailed(_ error: any Error) {
@@ -139,11 +139,7 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
     }
 
     public func read(context: ChannelHandlerContext) {
-        if holdReads {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if reads.admit() { context.read() }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {

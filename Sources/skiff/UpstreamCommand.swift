@@ -7,7 +7,7 @@ import SkiffServer
 struct UpstreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "upstream",
-        abstract: "Serve 'hello from NAME' over HTTP/1.1 (a fast upstream for benchmarks)."
+        abstract: "Serve 'hello from NAME' over HTTP/1.1 or h2c (a fast upstream for benchmarks)."
     )
 
     @Option(help: "Name reported in the body and the x-upstream header.")
@@ -25,9 +25,12 @@ struct UpstreamCommand: AsyncParsableCommand {
     @Option(name: .customLong("body-bytes"), help: "Answer with a body of this many bytes instead of the greeting.")
     var bodyBytes: Int?
 
+    @Flag(help: "Speak HTTP/2 (prior-knowledge h2c) instead of HTTP/1.1.")
+    var http2 = false
+
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let app = try await BuiltinUpstream.start(name: name, host: host, port: port, bodyBytes: bodyBytes, group: group)
+        let app = try await BuiltinUpstream.start(name: name, host: host, port: port, bodyBytes: bodyBytes, http2: http2, group: group)
         print("upstream \(name) listening on \(app.address)")
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))

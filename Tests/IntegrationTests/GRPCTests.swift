@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOPosix
 import Testing
@@ -12,26 +9,10 @@ import Testing
 /// (UNAVAILABLE for a cluster with no reachable host).
 @Suite(.serialized)
 struct GRPCTests {
-    static let script: String = {
-        let here = URL(fileURLWithPath: #filePath)
-        return here.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/grpc_echo.py").path
-    }()
-
     @Test func everyCallKindThroughSkiffWithTrailersAndStatuses() async throws {
         let port = try await freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", Self.script, "server", "--port", String(port)]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer {
-            // The process this test started, by its PID.
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
-        try await waitForPort(port)
+        let server = try await PythonPeer.startServer("grpc_echo.py", port: port)
+        defer { PythonPeer.stop(server) }
 
         let dead = try await freePort()
         let proxy = try await ProxyHarness.start(Bootstrap.http(
@@ -60,35 +41,7 @@ struct GRPCTests {
         await proxy.stop()
     }
 
-    /// Runs the Python client against `target` and returns its JSON report (killed after 60 s).
     func runClient(target: String) async throws -> [String: Any] {
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["timeout", "60", "python3", Self.script, "client", "--target", target]
-        let output = Pipe()
-        client.standardOutput = output
-        client.standardError = FileHandle.nullDevice
-        let exited = AsyncStream<Void>.makeStream()
-        client.terminationHandler = { _ in exited.continuation.finish() }
-        try client.run()
-        for await _ in exited.stream {}
-        let data = output.fileHandleForReading.availableData
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TestError("grpc client said: \(String(decoding: data, as: UTF8.self))")
-        }
-        return json
-    }
-
-    func waitForPort(_ port: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: port).get() {
-                try? await channel.close()
-                return
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestError("the gRPC test server did not start (is grpcio installed?)")
+        try await PythonPeer.runClient("grpc_echo.py", ["--target", target])
     }
 }

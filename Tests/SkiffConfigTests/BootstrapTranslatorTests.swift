@@ -171,3 +171,26 @@ struct ConfigDumpRedactionTests {
         #expect(ResourceTranslator.redactPrivateKeys(#"{"private_key":{"inline_bytes":"QUJD"}}"#) == #"{"private_key":{"inline_bytes":"W3JlZGFjdGVkXQ=="}}"#)
     }
 }
+
+struct UpgradeConfigTranslationTests {
+    @Test func routeUpgradeConfigsOverrideTheConnectionManagers() throws {
+        let yaml = minimal
+            .replacingFirst("stat_prefix: ingress", with: "stat_prefix: ingress\n          upgrade_configs: [{ upgrade_type: WebSocket }, { upgrade_type: CONNECT, enabled: false }]")
+            .replacingFirst("weighted_clusters:", with: "upgrade_configs: [{ upgrade_type: websocket, enabled: false }, { upgrade_type: spdy/3.1 }]\n                  weighted_clusters:")
+        let snapshot = try BootstrapLoader.load(text: yaml)
+        guard case .httpConnectionManager(let hcm) = snapshot.listeners[0].filterChains[0].filter,
+              case .forward(let action) = hcm.routeTable.virtualHosts[0].routes[0].action
+        else {
+            Issue.record("expected a forwarding route")
+            return
+        }
+        #expect(hcm.upgradeTypes == ["websocket"], "lowercased; disabled entries are not enabled")
+        #expect(action.upgradeOverrides == ["websocket": false, "spdy/3.1": true])
+    }
+
+    @Test func anUpgradeConfigNeedsItsType() {
+        let yaml = minimal.replacingFirst("weighted_clusters:", with: "upgrade_configs: [{ enabled: true }]\n                  weighted_clusters:")
+        let error = configError(yaml)
+        #expect(error?.path.hasSuffix("routes[0].route.upgrade_configs[0].upgrade_type") == true)
+    }
+}

@@ -60,6 +60,9 @@ public struct VirtualHost: Sendable {
     public var responseHeaders: HeaderMutations
     /// `rate_limits`, for the local rate limit filter.
     public var rateLimits: [RateLimitRule] = []
+    /// `upgrade_configs`: per upgrade type (lowercased), enabled or disabled on this route,
+    /// overriding the connection manager's `upgrade_configs` either way.
+    public var upgradeOverrides: [String: Bool] = [:]
 
     public init(
         name: String, domains: [String], routes: [Route],
@@ -183,6 +186,9 @@ public struct ForwardAction: Sendable {
     public var grpcTimeoutHeaderOffset: TimeAmount?
     /// `rate_limits`, for the local rate limit filter.
     public var rateLimits: [RateLimitRule] = []
+    /// `upgrade_configs`: per upgrade type (lowercased), enabled or disabled on this route,
+    /// overriding the connection manager's `upgrade_configs` either way.
+    public var upgradeOverrides: [String: Bool] = [:]
 
     public init(target: ClusterTarget, timeout: TimeAmount? = .seconds(15), prefixRewrite: String? = nil, hostRewrite: String? = nil) {
         self.target = target

@@ -135,7 +135,7 @@ final class RawClient {
             return (String(line[..<colon]), trim(line[line.index(after: colon)...]))
         }
         var response = Response(status: status, headers: headers, body: "", bodyBytes: 0)
-        if headRequest || status == 204 || status == 304 { return response }
+        if headRequest || status == 204 || status == 304 || (100..<200).contains(status) { return response }
         if let length = response.header("content-length").flatMap(Int.init) {
             if length > 1024 * 1024 {
                 // Large bodies are counted, not kept.
