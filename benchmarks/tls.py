@@ -14,7 +14,7 @@ stopped by the PID this script started.
 import os, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import HTTP_FILTER, alternate_rounds, comparison_parser, free_port, print_medians, running_proxy, wrk  # noqa: E402
+from bench import HTTP_FILTER, alternate_rounds, comparison_parser, cpu_seconds, free_port, print_medians, running_proxy, wrk  # noqa: E402
 
 FRONTEND = "spiffe://cluster.local/ns/bench/sa/frontend"
 BACKEND = "spiffe://cluster.local/ns/bench/sa/backend"
@@ -73,13 +73,6 @@ def make_certificates(directory):
             f.write(f"subjectAltName=URI:{uri},DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
         openssl("x509", "-req", "-in", f"{directory}/{name}.csr", "-CA", f"{directory}/ca.pem", "-CAkey", f"{directory}/ca.key",
                 "-CAcreateserial", "-days", "2", "-extfile", f"{directory}/{name}.ext", "-out", f"{directory}/{name}.pem")
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of process `pid` so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def handshakes(port, directory, seconds, clients, proxy_pid=None):

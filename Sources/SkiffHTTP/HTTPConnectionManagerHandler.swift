@@ -304,13 +304,27 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             deferredTrailers = split.trailers
         }
         context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        unflushed = true
     }
 
     /// The status of a Trailers-Only gRPC response, sent with the end of the stream.
     private var deferredTrailers: HTTPHeaders?
 
+    /// Unflushed: the upstream's read burst ends with `flushResponse`, so a response that
+    /// arrives in one read leaves in one write (a syscall per body part otherwise, and over
+    /// HTTP/2 a flush of the whole connection per part).
     func writeResponseBody(_ buffer: ByteBuffer) {
-        context?.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let context else { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        unflushed = true
+    }
+
+    private var unflushed = false
+
+    func flushResponse() {
+        guard unflushed else { return }
+        unflushed = false
+        context?.flush()
     }
 
     /// Ends the response and the stream; the connection goes idle or closes.
@@ -324,6 +338,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             trailers = merged
         }
         responseInProgress = false
+        unflushed = false
         detachStream()
         stats.increment(HTTPStat.rqCompleted)
         let action = machine.responseEnd()

@@ -397,6 +397,10 @@ final class RouterStream: UpstreamResponseHandler {
         connection.setHoldReads(!isWritable)
     }
 
+    func upstreamReadComplete() {
+        connection.flushResponse()
+    }
+
     // MARK: Timeouts and failures
 
     /// The route timeout runs from the end of the downstream request to the end of the response.

@@ -198,6 +198,11 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
         if reads.admit() { context.read() }
     }
 
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        responseHandler?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         responseHandler?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
         context.fireChannelWritabilityChanged()

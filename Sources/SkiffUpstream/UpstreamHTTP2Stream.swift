@@ -73,12 +73,16 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
             }
             return
         }
+        if case .end = part { requestEnded = true }
         if flush {
             context.writeAndFlush(wrapOutboundOut(part), promise: nil)
         } else {
             context.write(wrapOutboundOut(part), promise: nil)
         }
     }
+
+    /// The request's END_STREAM was written.
+    private var requestEnded = false
 
     public func flush() {
         context?.flush()
@@ -88,11 +92,15 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
         if reads.set(held: hold) { context?.read() }
     }
 
-    /// The response ended: the stream is done (NIO closes it once both sides ended; closing it
-    /// here resets a request still being sent, as the response made it moot).
+    /// The response ended. With the request sent too, the stream is done and NIO closes its
+    /// channel itself: closing it here would send RST_STREAM(CANCEL) for every request, and
+    /// servers count resets (NIO's and others' reset-flood guards GOAWAY a connection after a
+    /// few hundred). A request still being sent is reset: the response made it moot.
     public func finish() {
         responseHandler = nil
-        context?.close(promise: nil)
+        if !requestEnded {
+            context?.close(promise: nil)
+        }
     }
 
     public func abort() {
@@ -140,6 +148,11 @@ public final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamExchange {
 
     public func read(context: ChannelHandlerContext) {
         if reads.admit() { context.read() }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        responseHandler?.upstreamReadComplete()
+        context.fireChannelReadComplete()
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -14,4 +14,7 @@ public protocol UpstreamResponseHandler: AnyObject {
     func upstreamFailed(_ error: ProxyError)
     /// The upstream socket's write buffer crossed a water mark.
     func upstreamWritabilityChanged(isWritable: Bool)
+    /// A read burst from the upstream ended: what it produced goes out downstream now, in one
+    /// flush (body parts are written without flushing each).
+    func upstreamReadComplete()
 }

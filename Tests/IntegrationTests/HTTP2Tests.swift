@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
+import Synchronization
 import Testing
 
 /// HTTP/2 end to end on real sockets: an HTTP/2 client (NIO's, prior-knowledge h2c) through
@@ -197,6 +198,79 @@ struct HTTP2Tests {
         await proxy.stop()
     }
 
+    /// A finished stream is left for NIO to close, not reset: a RST_STREAM after every response
+    /// trips servers' reset-flood guards (NIO's: 200 in 30 s), which then GOAWAY the connection
+    /// every couple of hundred requests. 300 requests keep one upstream connection.
+    @Test func finishedStreamsAreNotReset() async throws {
+        let app = try await TestUpstream.start("app", group: group, http2: true)
+        defer { Task { await app.close() } }
+        let proxy = try await ProxyHarness.start(Bootstrap.http(
+            routes: Self.route, clusters: [Bootstrap.cluster("app", ports: [app.port], extra: Self.h2Cluster)]
+        ), concurrency: 1)
+        let client = try await H2Client.connect(port: proxy.port(), group: group)
+        for batch in 0..<6 {
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { tasks in
+                for index in 0..<50 {
+                    tasks.addTask { try await client.request(.GET, "/item/\(batch)-\(index)").status }
+                }
+                return try await tasks.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == 200 })
+        }
+        #expect(try await stat(proxy, "cluster.app.upstream_cx_total") == 1)
+        #expect(try await stat(proxy, "cluster.app.upstream_cx_destroy_remote") == 0)
+        await client.close()
+        await proxy.stop()
+    }
+
+    /// The other direction: an HTTP/2 client that sends its request and then reads nothing (no
+    /// socket reads, no WINDOW_UPDATE) while an HTTP/1.1 upstream streams 100 MB. The client's
+    /// stream window (65,535 bytes by default) caps what Skiff may send; the stream stays
+    /// unwritable, Skiff stops reading the upstream, and the upstream's socket fills. Opening the
+    /// window and reading lets it go on.
+    @Test func aStalledHTTP2ClientHoldsBackTheUpstream() async throws {
+        let firehose = try await TestUpstream.start("firehose", behavior: .stream(bytes: 100 * 1024 * 1024), group: group)
+        defer { Task { await firehose.close() } }
+        let proxy = try await ProxyHarness.start(Bootstrap.http(
+            routes: """
+                - match: { prefix: "/" }
+                  route: { cluster: firehose, timeout: 0s }
+                """,
+            clusters: [Bootstrap.cluster("firehose", ports: [firehose.port])]
+        ))
+        let received = ByteCounter()
+        let client = try await ClientBootstrap(group: group)
+            .channelOption(.autoRead, value: false)
+            .connect(host: "127.0.0.1", port: proxy.port()).get()
+        try await client.pipeline.addHandler(received).get()
+        var opening = ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        opening.writeBytes([0, 0, 0, 0x4, 0, 0, 0, 0, 0])  // SETTINGS, empty
+        // HEADERS on stream 1, END_STREAM | END_HEADERS: GET, /, http (static table), :authority x.
+        opening.writeBytes([0, 0, 6, 0x1, 0x5, 0, 0, 0, 1, 0x82, 0x84, 0x86, 0x41, 0x01, UInt8(ascii: "x")])
+        try await client.writeAndFlush(opening)
+        try await Task.sleep(for: .seconds(1))
+        let written = firehose.bytesStreamed
+        // The 64 KiB window, the stream's and the proxy's buffers, and the upstream socket.
+        #expect(written < 12 * 1024 * 1024, "upstream wrote \(written) bytes toward a stalled HTTP/2 client")
+        #expect(written > 0)
+
+        var windowUpdates = ByteBuffer()
+        for stream: UInt8 in [0, 1] {  // WINDOW_UPDATE +1 GiB on the connection and on stream 1
+            windowUpdates.writeBytes([0, 0, 4, 0x8, 0, 0, 0, 0, stream, 0x40, 0, 0, 0])
+        }
+        try await client.writeAndFlush(windowUpdates)
+        try await client.setOption(.autoRead, value: true).get()
+        client.read()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while firehose.bytesStreamed < written + 8 * 1024 * 1024, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(firehose.bytesStreamed >= written + 8 * 1024 * 1024, "reading resumed the upstream")
+        #expect(received.bytes > 8 * 1024 * 1024)
+        try? await client.close()
+        await proxy.stop()
+    }
+
     /// HTTP/2 over TLS, chosen by ALPN `h2` (codec AUTO).
     @Test func http2OverTLSByALPN() async throws {
         let pki = try TestPKI()
@@ -217,5 +291,17 @@ struct HTTP2Tests {
         #expect(ContinuousClock.now - closing < .seconds(2))
         #expect(try await stat(proxy, "http.inbound_http.downstream_cx_http2_active") == 0)
         await proxy.stop()
+    }
+}
+
+/// Counts the bytes a raw client receives.
+final class ByteCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let count = Mutex(0)
+    var bytes: Int { count.withLock { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let size = unwrapInboundIn(data).readableBytes
+        count.withLock { $0 += size }
     }
 }
