@@ -57,7 +57,12 @@ let package = Package(
         ),
         .target(
             name: "SkiffTelemetry",
-            dependencies: ["SkiffCore"],
+            dependencies: [
+                "SkiffCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "CSkiffBoringSSL"),
@@ -222,7 +227,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SkiffTelemetryTests",
-            dependencies: ["SkiffTelemetry", "SkiffCore"],
+            dependencies: [
+                "SkiffTelemetry", "SkiffCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

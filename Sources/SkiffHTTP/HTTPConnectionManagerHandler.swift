@@ -29,6 +29,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     private var context: ChannelHandlerContext?
     private var stream: RouterStream?
     var remoteIP: String?
+    var remotePort: Int?
     var localIP: String?
     var localPort: Int?
     /// The downstream TLS session (nil: plaintext): the peer's identity for RBAC.
@@ -98,6 +99,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         self.context = context
         let socket = context.channel.parent ?? context.channel
         remoteIP = socket.remoteAddress?.ipAddress
+        remotePort = socket.remoteAddress?.port
         localIP = socket.localAddress?.ipAddress
         localPort = socket.localAddress?.port
         if config.rbac != nil { stats.show("rbac") }
@@ -145,6 +147,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         if let stream = detachStream() {
             stats.increment(HTTPStat.rqRxReset)
             stream.downstreamReset()
+            logFinished(stream, flag: .downstreamConnectionTermination)
         }
         context.fireChannelInactive()
     }
@@ -294,6 +297,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     func writeResponseHead(_ head: HTTPResponseHead) {
         stats.recordResponse(code: Int(head.status.code))
+        stream?.logResponseHead(head)
         var head = head
         if isHTTP2Stream, head.headers.contains(name: "grpc-status") {
             // A gRPC "Trailers-Only" response (a status and no messages: errors, Skiff's own
@@ -315,6 +319,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     /// HTTP/2 a flush of the whole connection per part).
     func writeResponseBody(_ buffer: ByteBuffer) {
         guard let context else { return }
+        stream?.log?.bytesSent += buffer.readableBytes
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         unflushed = true
     }
@@ -339,7 +344,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         }
         responseInProgress = false
         unflushed = false
-        detachStream()
+        if let finished = detachStream() {
+            finished.log?.responseTrailers = trailers
+            logFinished(finished)
+        }
         stats.increment(HTTPStat.rqCompleted)
         let action = machine.responseEnd()
         if action == .closeAfterFlush {
@@ -356,6 +364,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     /// Sends a complete locally generated response for the current stream (route miss, upstream
     /// failure, timeout) and ends the stream.
     func sendLocalReply(_ reply: LocalReply, version: HTTPVersion, mutations: [HeaderMutations] = [], grpc: Bool = false) {
+        stream?.log?.responseFlags.append(reply.flag)
         let keepAlive = responseStarting()
         writeLocalReplyHead(reply, version: version, keepAlive: keepAlive, mutations: mutations, grpc: grpc)
         writeResponseEnd(nil)
@@ -428,6 +437,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         writeResponseHead(head)
         if !body.isEmpty, let context {
             let buffer = context.channel.allocator.buffer(string: body)
+            stream?.log?.bytesSent += buffer.readableBytes
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
     }
@@ -481,7 +491,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     /// Closes the connection at once (a response already started and cannot be completed).
     func resetConnection() {
-        detachStream()
+        if let stream = detachStream() {
+            logFinished(stream, flag: .upstreamConnectionTermination)
+        }
         machine.closeRequested()
         context?.close(promise: nil)
     }

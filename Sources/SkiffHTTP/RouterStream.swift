@@ -81,6 +81,9 @@ final class RouterStream: UpstreamResponseHandler {
     let isGRPC: Bool
     /// The protocol an HTTP/1.1 request asks to switch to (`websocket`, ...), lowercased.
     let upgradeType: String?
+    /// The access log record (nil when the connection manager has no `access_log`).
+    var log: AccessLogRecord?
+    var logStart: UInt64 = 0
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
@@ -95,6 +98,7 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Routing
 
     func start() {
+        if connection.logsRequests { startLog() }
         let table = connection.currentRouteTable
         self.table = table
         let authority = request.headers.first(name: "host") ?? ""
@@ -189,6 +193,7 @@ final class RouterStream: UpstreamResponseHandler {
             return
         }
         self.host = host
+        logAttempt(on: host)
         previousHosts.append(ObjectIdentifier(host))
         upstreamActive = true
         upstreamStart = ContinuousClockReading.now()
@@ -209,6 +214,9 @@ final class RouterStream: UpstreamResponseHandler {
         }
         switch result {
         case .failure(let error):
+            if case .connectFailure(let reason) = error.kind, !reason.isEmpty {
+                log?.upstreamTransportFailureReason = reason
+            }
             if resendIfRefused(error) { return }
             // A connect failure or timeout counts against the host; a pool overflow does not.
             if let host, error.kind != .overflow {
@@ -230,6 +238,7 @@ final class RouterStream: UpstreamResponseHandler {
             if upgradeType != nil {
                 HTTPUpgrade.restoreHeaders(&head.headers, from: request.headers)
             }
+            logUpstreamRequest(head)
             upstream.write(.head(head), flush: false)
             if attempt == 1 {
                 while let part = pending.popFirst() {
@@ -255,6 +264,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     func downstreamBody(_ buffer: ByteBuffer) {
         touch()
+        log?.bytesReceived += buffer.readableBytes
         keepForReplay(.body(.byteBuffer(buffer)), bytes: buffer.readableBytes)
         switch phase {
         case .connecting:

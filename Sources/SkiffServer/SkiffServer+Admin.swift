@@ -15,7 +15,8 @@ extension SkiffServer: AdminBackend {
             StatSample(family: .server, scope: "", suffix: "concurrency", kind: .gauge, value: Int64(options.concurrency)),
             StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: serverStateValue),
         ]
-        return StatsMerger.merge(perWorker, extra: server + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples())
+        let accessLogs = AccessLogSinks.shared.all.isEmpty ? [] : AccessLogSinks.shared.samples()
+        return StatsMerger.merge(perWorker, extra: server + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs)
     }
 
     public func clustersText() async -> String {

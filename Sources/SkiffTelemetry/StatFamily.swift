@@ -17,6 +17,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case localRateLimit = "http_local_rate_limit"
     /// `<stat_prefix>.rbac.*` (the network RBAC filter; the prefix comes first).
     case networkRBAC = "rbac"
+    /// `filesystem.*`: the access log writers (filled by the server, not by workers).
+    case filesystem
 
     /// The Prometheus label Envoy's default tag extractors give this family's scope.
     public var scopeLabel: String? {
@@ -27,7 +29,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return "envoy_tcp_prefix"
         case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
         case .networkRBAC: return "envoy_rbac_prefix"
-        case .server, .controlPlane, .clusterManager, .listenerManager: return nil
+        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem: return nil
         }
     }
 
@@ -55,7 +57,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return TCPStat.counters
         case .localRateLimit: return LocalRateLimitStat.counters
         case .networkRBAC: return RBACStat.counters
-        case .server, .controlPlane, .clusterManager, .listenerManager: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem: return []
         }
     }
 
@@ -65,7 +67,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem: return []
         }
     }
 }

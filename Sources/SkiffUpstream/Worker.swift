@@ -39,6 +39,19 @@ public final class Worker {
         self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats, tls: tls)
     }
 
+    /// This worker's access log batches, one per destination.
+    private var accessLogBuffers: [AccessLogConfig.Sink: AccessLogBuffer] = [:]
+
+    /// The worker's batch for an access log destination (opened on first use); nil when it cannot
+    /// be opened (the configuration was checked when loaded, so only a vanished directory).
+    public func accessLogBuffer(_ sink: AccessLogConfig.Sink) -> AccessLogBuffer? {
+        if let existing = accessLogBuffers[sink] { return existing }
+        guard let opened = try? AccessLogSinks.shared.sink(sink) else { return nil }
+        let buffer = AccessLogBuffer(sink: opened, eventLoop: eventLoop)
+        accessLogBuffers[sink] = buffer
+        return buffer
+    }
+
     /// Logs `message` at info level unless this second's budget is spent.
     public func logEvent(_ message: @autoclosure () -> String) {
         let second = ContinuousClockReading.now() / 1_000_000_000

@@ -111,9 +111,9 @@ struct BootstrapTranslatorTests {
     }
 
     @Test func unsupportedFieldNamesItsPath() {
-        let yaml = minimal.replacingFirst("stat_prefix: ingress", with: "stat_prefix: ingress\n          access_log: [{ name: x }]")
+        let yaml = minimal.replacingFirst("stat_prefix: ingress", with: "stat_prefix: ingress\n          tracing: { random_sampling: { value: 1 } }")
         let error = configError(yaml)
-        #expect(error?.path == "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log")
+        #expect(error?.path == "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing")
     }
 
     @Test func unknownClusterIsRejected() {

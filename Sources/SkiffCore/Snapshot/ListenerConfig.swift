@@ -114,6 +114,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var http2 = HTTP2Options()
     /// `upgrade_configs` `upgrade_type`s that are enabled (e.g. `websocket`), lowercased.
     public var upgradeTypes: Set<String> = []
+    /// `access_log`: a line per finished request to each.
+    public var accessLogs: [AccessLogConfig] = []
 
     public init(statPrefix: String, routeTable: RouteTable) {
         self.statPrefix = statPrefix

@@ -31,12 +31,12 @@ final class EnvoyProcess {
     let process = Process()
     let configPath: String
 
-    init(bootstrapYAML: String) throws {
+    init(bootstrapYAML: String, extraArguments: [String] = []) throws {
         guard let binary = EnvoyBinary.path else { throw TestError("Envoy is not installed") }
         configPath = NSTemporaryDirectory() + "skiff-envoy-\(UUID().uuidString).yaml"
         try bootstrapYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-c", configPath, "--disable-hot-restart", "--concurrency", "1", "-l", "error"]
+        process.arguments = ["-c", configPath, "--disable-hot-restart", "--concurrency", "1", "-l", "error"] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOHTTP1
+import SkiffCore
+import SkiffTelemetry
+import SkiffUpstream
+
+/// The access log record a request builds as it goes (only when its connection manager has an
+/// `access_log`: otherwise `log` stays nil and none of this runs).
+extension RouterStream {
+    /// Starts the record: request line, downstream addresses, peer identity.
+    func startLog() {
+        var record = AccessLogRecord()
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        record.startTimeNanos = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        logStart = ContinuousClockReading.now()
+        record.method = request.method.rawValue
+        record.path = request.uri
+        record.authority = request.headers.first(name: "host") ?? ""
+        record.requestHeaders = request.headers
+        record.protocolName = connection.isHTTP2Stream ? "HTTP/2" : "HTTP/\(request.version.major).\(request.version.minor)"
+        record.downstreamRemoteIP = connection.remoteIP
+        record.downstreamRemotePort = connection.remotePort
+        record.downstreamLocalIP = connection.localIP
+        record.downstreamLocalPort = connection.localPort
+        if let session = connection.tlsSession {
+            record.scheme = "https"
+            record.peerURISAN = session.peer?.uris.first
+            record.requestedServerName = session.serverName
+        }
+        log = record
+    }
+
+    /// An attempt picked `host` (logged even when connecting to it then fails, as Envoy does).
+    func logAttempt(on host: UpstreamHost) {
+        guard log != nil else { return }
+        log?.upstreamHost = AccessLogFormatter.address(host.address.ipAddress, host.address.port)
+        log?.upstreamAttempts = attempt
+    }
+
+    /// The request as it goes upstream: its headers after the proxy's changes, which is what
+    /// Envoy's `%REQ()%` sees.
+    func logUpstreamRequest(_ head: HTTPRequestHead) {
+        guard log != nil else { return }
+        log?.requestHeaders = head.headers
+        if head.uri != request.uri { log?.originalPath = request.uri }
+    }
+
+    func logResponseHead(_ head: HTTPResponseHead) {
+        guard log != nil else { return }
+        log?.responseCode = Int(head.status.code)
+        log?.responseHeaders = head.headers
+        log?.responseDurationNanos = ContinuousClockReading.now() - logStart
+    }
+
+    /// Finishes the record: duration, cluster, upstream failure.
+    func finishLog(flag: ResponseFlag?) -> AccessLogRecord? {
+        guard var record = log else { return nil }
+        log = nil
+        if let flag, !record.responseFlags.contains(flag) { record.responseFlags.append(flag) }
+        record.durationNanos = ContinuousClockReading.now() - logStart
+        record.upstreamCluster = cluster?.config.name
+        if let name = route?.name, !name.isEmpty { record.routeName = name }
+        return record
+    }
+}

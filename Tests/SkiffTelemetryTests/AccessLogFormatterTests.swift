@@ -1,0 +1,88 @@
+import NIOHTTP1
+import SkiffCore
+@testable import SkiffTelemetry
+import Testing
+
+struct AccessLogFormatterTests {
+    func record() -> AccessLogRecord {
+        var r = AccessLogRecord()
+        r.startTimeNanos = 1_700_000_000_123_456_789  // 2023-11-14T22:13:20.123456789Z
+        r.method = "GET"
+        r.path = "/api/users?id=7"
+        r.authority = "example.com"
+        r.requestHeaders = HTTPHeaders([("user-agent", "curl/8.0"), ("x-request-id", "abc")])
+        r.responseCode = 200
+        r.responseHeaders = HTTPHeaders([("x-envoy-upstream-service-time", "3")])
+        r.bytesReceived = 10
+        r.bytesSent = 15
+        r.durationNanos = 4_900_000
+        r.upstreamHost = "127.0.0.1:8080"
+        r.upstreamCluster = "app"
+        return r
+    }
+
+    func render(_ format: String, _ r: AccessLogRecord) throws -> String {
+        AccessLogFormatter.line(.text(try AccessLogFormatParser.parse(format)), r)
+    }
+
+    @Test func envoysDefaultFormat() throws {
+        let line = try render(AccessLogFormat.envoyDefaultText, record())
+        #expect(line == "[2023-11-14T22:13:20.123Z] \"GET /api/users?id=7 HTTP/1.1\" 200 - 10 15 4 3 \"-\" \"curl/8.0\" \"abc\" \"example.com\" \"127.0.0.1:8080\"\n")
+    }
+
+    @Test func headersWithAlternativesAndTruncation() throws {
+        var r = record()
+        r.originalPath = "/before/rewrite"
+        #expect(try render("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %REQ(USER-AGENT):4% %REQ(X-MISSING)% %RESP(:STATUS)%", r)
+            == "/before/rewrite curl - 200")
+        #expect(try render("100%% %PROTOCOL%", r) == "100% HTTP/1.1")
+    }
+
+    @Test func startTimeFormats() throws {
+        let r = record()
+        #expect(try render("%START_TIME(%s)%", r) == "1700000000")
+        #expect(try render("%START_TIME(%Y/%m/%d %H:%M:%S.%6f)%", r) == "2023/11/14 22:13:20.123456")
+        #expect(try render("%START_TIME(%E3S)%", r) == "20.123")
+    }
+
+    @Test func responseFlagsJoinWithCommasAndDashWhenNone() throws {
+        var r = record()
+        #expect(try render("%RESPONSE_FLAGS%", r) == "-")
+        r.responseFlags = [.upstreamConnectionFailure, .upstreamOverflow]
+        #expect(try render("%RESPONSE_FLAGS%", r) == "UF,UO")
+    }
+
+    @Test func jsonKeepsNumbersAndWritesNullForMissing() throws {
+        let format = AccessLogFormat.json([
+            ("code", try AccessLogFormatParser.parse("%RESPONSE_CODE%")),
+            ("host", try AccessLogFormatParser.parse("%UPSTREAM_HOST%")),
+            ("route", try AccessLogFormatParser.parse("%ROUTE_NAME%")),
+            ("flags", try AccessLogFormatParser.parse("%RESPONSE_FLAGS%")),
+            ("mixed", try AccessLogFormatParser.parse("a \"%REQ(X-MISSING)%\"")),
+        ])
+        #expect(AccessLogFormatter.line(format, record())
+            == "{\"code\":200,\"host\":\"127.0.0.1:8080\",\"route\":null,\"flags\":\"-\",\"mixed\":\"a \\\"-\\\"\"}\n")
+    }
+
+    @Test func unknownOperatorsAreErrorsNamingThem() {
+        #expect(throws: AccessLogFormatParser.ParseError(message: "unsupported command operator %NOPE%")) {
+            try AccessLogFormatParser.parse("x %NOPE% y")
+        }
+        #expect(throws: AccessLogFormatParser.ParseError.self) { try AccessLogFormatParser.parse("%REQ(A?B?C)%") }
+        #expect(throws: AccessLogFormatParser.ParseError.self) { try AccessLogFormatParser.parse("unterminated %DURATION") }
+    }
+
+    @Test func filters() {
+        var r = record()
+        #expect(AccessLogFilter.statusCode(.greaterOrEqual, 500).admits(r) == false)
+        r.responseCode = 503
+        #expect(AccessLogFilter.statusCode(.greaterOrEqual, 500).admits(r))
+        #expect(AccessLogFilter.duration(.greaterOrEqual, 5).admits(r) == false, "4.9 ms is 4 ms")
+        #expect(AccessLogFilter.responseFlags([]).admits(r) == false, "no flag set")
+        r.responseFlags = [.noHealthyUpstream]
+        #expect(AccessLogFilter.responseFlags(["UH"]).admits(r))
+        #expect(AccessLogFilter.responseFlags(["UF"]).admits(r) == false)
+        #expect(AccessLogFilter.and([.statusCode(.equal, 503), .responseFlags(["UH"])]).admits(r))
+        #expect(AccessLogFilter.or([.statusCode(.equal, 200), .responseFlags(["UF"])]).admits(r) == false)
+    }
+}
