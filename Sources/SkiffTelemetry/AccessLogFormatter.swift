@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import NIOPosix
 import SkiffCore
 
 /// Renders access log lines from a record, as Envoy's substitution formatter does: an operator
@@ -13,6 +14,7 @@ public enum AccessLogFormatter {
         switch format {
         case .text(let pieces):
             var out = ""
+            out.reserveCapacity(256)
             for piece in pieces {
                 switch piece {
                 case .text(let text): out += text
@@ -51,7 +53,8 @@ public enum AccessLogFormatter {
     static func value(_ command: AccessLogCommand, _ r: AccessLogRecord) -> String? {
         switch command {
         case .startTime(let format):
-            return formatTime(r.startTimeNanos, format ?? "%Y-%m-%dT%H:%M:%S.%3fZ")
+            guard let format else { return defaultTime(r.startTimeNanos) }
+            return formatTime(r.startTimeNanos, format)
         case .requestHeader(let names, let max):
             return truncate(names.lazy.compactMap { r.requestHeader($0) }.first, max)
         case .responseHeader(let names, let max):
@@ -104,6 +107,33 @@ public enum AccessLogFormatter {
         guard gethostname(&buffer, buffer.count) == 0 else { return "-" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }()
+
+    /// Envoy's default `%START_TIME%` (`2024-01-01T00:00:00.000Z`): the part up to the second is
+    /// formatted once per second per thread, the milliseconds appended.
+    static func defaultTime(_ nanos: Int64) -> String {
+        let second = nanos / 1_000_000_000
+        let cache = TimeCache.current
+        if cache.second != second {
+            cache.second = second
+            cache.prefix = formatTime(nanos, "%Y-%m-%dT%H:%M:%S.")
+        }
+        let millis = Int(nanos % 1_000_000_000) / 1_000_000
+        let digits = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : String(millis)
+        return cache.prefix + digits + "Z"
+    }
+
+    /// Per-thread: access log lines are made on the workers' event loops.
+    final class TimeCache: @unchecked Sendable {  // One per thread, never shared.
+        var second: Int64 = -1
+        var prefix = ""
+        private static let key = ThreadSpecificVariable<TimeCache>()
+        static var current: TimeCache {
+            if let cache = key.currentValue { return cache }
+            let cache = TimeCache()
+            key.currentValue = cache
+            return cache
+        }
+    }
 
     /// strftime-style UTC time with Envoy's fractional-second extensions: `%f` / `%3f` / `%6f` /
     /// `%9f` (fraction digits), `%E3S` / `%E6S` (seconds with a fraction), `%s` (epoch seconds).
