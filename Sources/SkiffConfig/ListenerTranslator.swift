@@ -139,7 +139,7 @@ enum ListenerTranslator {
 
     static func tcpProxy(_ tcp: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, at path: FieldPath, clusters: Set<String>?) throws -> TCPProxyConfig {
         try SupportedFields.check(
-            tcp, allowed: ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts"], at: path
+            tcp, allowed: ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "access_log"], at: path
         )
         guard !tcp.statPrefix.isEmpty else {
             throw (path / "stat_prefix").error("stat_prefix is required")
@@ -173,10 +173,12 @@ enum ListenerTranslator {
         guard attempts >= 1 else {
             throw (path / "max_connect_attempts").error("must be at least 1")
         }
-        return TCPProxyConfig(
+        var config = TCPProxyConfig(
             statPrefix: tcp.statPrefix, target: target,
             idleTimeout: ProtoValues.timeout(tcp.idleTimeout, isSet: tcp.hasIdleTimeout, default: .hours(1)),
             maxConnectAttempts: attempts
         )
+        config.accessLogs = try AccessLogTranslator.translate(tcp.accessLog, at: path / "access_log")
+        return config
     }
 }

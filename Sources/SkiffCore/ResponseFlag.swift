@@ -31,6 +31,8 @@ public enum ResponseFlag: String, Sendable, CaseIterable {
     case delayInjected = "DI"
     /// The local rate limit refused the request (`RL`).
     case rateLimited = "RL"
+    /// Retries (or a TCP proxy's `max_connect_attempts`) ran out (`URX`).
+    case upstreamRetryLimitExceeded = "URX"
     /// No flag (Envoy prints `-`): e.g. an RBAC denial, which Envoy records only in the
     /// response code details.
     case none = "-"

@@ -8,9 +8,6 @@ extension HTTPConnectionManagerHandler {
 
     func logFinished(_ stream: RouterStream, flag: ResponseFlag? = nil) {
         guard logsRequests, let record = stream.finishLog(flag: flag) else { return }
-        for log in config.accessLogs {
-            if let filter = log.filter, !filter.admits(record) { continue }
-            worker.accessLogBuffer(log.sink)?.append(AccessLogFormatter.line(log.format, record))
-        }
+        worker.writeAccessLogs(config.accessLogs, record)
     }
 }

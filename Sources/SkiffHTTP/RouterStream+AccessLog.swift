@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import NIOHTTP1
 import SkiffCore
 import SkiffTelemetry
@@ -13,10 +8,7 @@ import SkiffUpstream
 extension RouterStream {
     /// Starts the record: request line, downstream addresses, peer identity.
     func startLog() {
-        var record = AccessLogRecord()
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        record.startTimeNanos = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        var record = AccessLogRecord.startingNow()
         logStart = ContinuousClockReading.now()
         record.method = request.method.rawValue
         record.path = request.uri

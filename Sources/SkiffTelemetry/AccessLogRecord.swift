@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOHTTP1
 import SkiffCore
 
@@ -15,7 +20,8 @@ public struct AccessLogRecord {
     /// The request headers as forwarded (after the connection manager's and the route's
     /// changes, as Envoy's access log sees them), else as received.
     public var requestHeaders = HTTPHeaders()
-    public var protocolName = "HTTP/1.1"
+    /// nil for a TCP connection (`-`).
+    public var protocolName: String? = "HTTP/1.1"
     /// 0 when no response was sent.
     public var responseCode = 0
     public var responseHeaders: HTTPHeaders?
@@ -45,11 +51,20 @@ public struct AccessLogRecord {
 
     public init() {}
 
+    /// A record starting now (wall clock, for `%START_TIME%`).
+    public static func startingNow() -> AccessLogRecord {
+        var record = AccessLogRecord()
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        record.startTimeNanos = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        return record
+    }
+
     /// `%REQ(name)%`: pseudo-headers from the request line, the rest from the headers.
     func requestHeader(_ name: String) -> String? {
         switch name {
-        case ":method": return method
-        case ":path": return path
+        case ":method": return method.isEmpty ? nil : method
+        case ":path": return path.isEmpty ? nil : path
         case ":authority": return authority.isEmpty ? nil : authority
         case ":scheme": return scheme
         case "x-envoy-original-path": return originalPath ?? requestHeaders.first(name: name)

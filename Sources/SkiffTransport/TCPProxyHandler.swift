@@ -32,6 +32,9 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     private var idleTimer: IdleTimer?
     var inputClosed = false
     private var closed = false
+    /// The connection's access log record (nil without `access_log`).
+    private var log: AccessLogRecord?
+    private var logStart: UInt64 = 0
 
     public init(config: TCPProxyConfig, worker: Worker) {
         self.config = config
@@ -57,6 +60,16 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     private func begin() {
         guard !begun else { return }
         begun = true
+        if !config.accessLogs.isEmpty, let channel = context?.channel {
+            var record = AccessLogRecord.startingNow()
+            record.protocolName = nil
+            record.downstreamRemoteIP = channel.remoteAddress?.ipAddress
+            record.downstreamRemotePort = channel.remoteAddress?.port
+            record.downstreamLocalIP = channel.localAddress?.ipAddress
+            record.downstreamLocalPort = channel.localAddress?.port
+            logStart = ContinuousClockReading.now()
+            log = record
+        }
         if let timeout = config.idleTimeout, let context {
             idleTimer = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
                 self.stats.increment(TCPStat.idleTimeout)
@@ -72,15 +85,22 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         let name = WeightedPicker.pick(config.target, random: worker.random.next())
         guard let cluster = worker.clusters.cluster(named: name) else {
             stats.increment(TCPStat.noRoute)
+            log?.responseFlags = [.noClusterFound]
             closeBoth()
             return
         }
         self.cluster = cluster
+        log?.upstreamCluster = name
         guard let host = cluster.pickHost(random: &worker.random) else {
+            log?.responseFlags = [.noHealthyUpstream]
             closeBoth()
             return
         }
         self.host = host
+        if log != nil {
+            log?.upstreamHost = AccessLogFormatter.address(host.address.ipAddress, host.address.port)
+            log?.upstreamAttempts = attempts
+        }
         cluster.stats.increment(ClusterStat.cxTotal)
         cluster.resources.markTraffic()
         host.counters.cxTotal += 1
@@ -131,6 +151,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             if attempts < config.maxConnectAttempts {
                 connectNext()
             } else {
+                log?.responseFlags = [.upstreamConnectionFailure, .upstreamRetryLimitExceeded]  // As Envoy logs it.
                 closeBoth()
             }
         case .success(let upstream):
@@ -157,6 +178,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         touch()
+        log?.bytesReceived += buffer.readableBytes
         stats.increment(TCPStat.rxBytes, by: UInt64(buffer.readableBytes))
         cluster?.stats.increment(ClusterStat.cxTxBytes, by: UInt64(buffer.readableBytes))
         if let upstream {
@@ -206,6 +228,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
 
     public func relayed(_ buffer: ByteBuffer) {
         touch()
+        log?.bytesSent += buffer.readableBytes
         stats.increment(TCPStat.txBytes, by: UInt64(buffer.readableBytes))
         cluster?.stats.increment(ClusterStat.cxRxBytes, by: UInt64(buffer.readableBytes))
         context?.write(wrapOutboundOut(buffer), promise: nil)
@@ -238,6 +261,11 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         idleTimer?.cancel()
         idleTimer = nil
         upstream?.relayClosed()
+        if var record = log {
+            log = nil
+            record.durationNanos = ContinuousClockReading.now() - logStart
+            worker.writeAccessLogs(config.accessLogs, record)
+        }
         context.fireChannelInactive()
     }
 

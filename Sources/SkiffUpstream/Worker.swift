@@ -52,6 +52,14 @@ public final class Worker {
         return buffer
     }
 
+    /// Appends `record`'s line to each access log whose filter admits it.
+    public func writeAccessLogs(_ logs: [AccessLogConfig], _ record: AccessLogRecord) {
+        for log in logs {
+            if let filter = log.filter, !filter.admits(record) { continue }
+            accessLogBuffer(log.sink)?.append(AccessLogFormatter.line(log.format, record))
+        }
+    }
+
     /// Logs `message` at info level unless this second's budget is spent.
     public func logEvent(_ message: @autoclosure () -> String) {
         let second = ContinuousClockReading.now() / 1_000_000_000

