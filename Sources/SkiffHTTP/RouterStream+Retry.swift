@@ -66,6 +66,7 @@ extension RouterStream {
         guard retriable else { return false }
         guard state.consume() else {
             cluster?.stats.increment(ClusterStat.rqRetryLimitExceeded)
+            log?.responseFlags.append(.upstreamRetryLimitExceeded)
             return false
         }
         if !retrySlotHeld, let cluster {
@@ -74,6 +75,7 @@ extension RouterStream {
             )
             guard cluster.resources.tryAcquire(.retries, limit: limit) else {
                 cluster.stats.increment(ClusterStat.rqRetryOverflow)
+                log?.responseFlags.append(.upstreamOverflow)  // Envoy flags a retry shed by the budget UO.
                 return false
             }
             retrySlotHeld = true

@@ -65,8 +65,11 @@ public enum AccessLogFormatter {
         case .responseCodeDetails: return r.responseCodeDetails
         case .responseFlags:
             // `-` when none, in JSON too (a string, never null), as Envoy prints it.
-            let flags = r.responseFlags.filter { $0 != .none }
-            return flags.isEmpty ? "-" : flags.map(\.rawValue).joined(separator: ",")
+            var flags = r.responseFlags.filter { $0 != .none }
+            if flags.isEmpty { return "-" }
+            flags.sort { $0.envoyOrder < $1.envoyOrder }
+            var seen = Set<ResponseFlag>()
+            return flags.filter { seen.insert($0).inserted }.map(\.rawValue).joined(separator: ",")
         case .bytesReceived: return String(r.bytesReceived)
         case .bytesSent: return String(r.bytesSent)
         case .duration: return r.durationNanos.map { String($0 / 1_000_000) }

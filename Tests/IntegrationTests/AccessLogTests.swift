@@ -11,18 +11,23 @@ import Testing
 struct AccessLogTests {
     let group = MultiThreadedEventLoopGroup.singleton
 
-    static func bootstrap(logs directory: String, app: Int, dead: Int) -> String {
+    static func bootstrap(logs directory: String, app: Int, dead: Int, failing: Int = 1) -> String {
         Bootstrap.http(
             routes: """
                 - match: { prefix: "/dead" }
                   route: { cluster: dead }
+                - match: { prefix: "/retry" }
+                  route: { cluster: failing, retry_policy: { retry_on: 5xx, num_retries: 1 } }
                 - match: { prefix: "/rw/" }
                   name: rewrite
                   route: { cluster: app, prefix_rewrite: "/x/" }
                 - match: { prefix: "/app" }
                   route: { cluster: app }
                 """,
-            clusters: [Bootstrap.cluster("app", ports: [app]), Bootstrap.cluster("dead", ports: [dead])],
+            clusters: [
+                Bootstrap.cluster("app", ports: [app]), Bootstrap.cluster("dead", ports: [dead]),
+                Bootstrap.cluster("failing", ports: [failing]),
+            ],
             hcmExtra: """
                 access_log:
                 - name: envoy.access_loggers.file
@@ -66,6 +71,7 @@ struct AccessLogTests {
         _ = try await client.readResponse()
         _ = try await client.get("/nothing", headers: [("x-request-id", "r3")])
         _ = try await client.get("/dead", headers: [("x-request-id", "r4"), ("x-forwarded-for", "10.0.0.1")])
+        _ = try await client.get("/retry", headers: [("x-request-id", "r5")])  // 503 twice: URX
         await client.close()
     }
 
@@ -94,6 +100,8 @@ struct AccessLogTests {
     func linesMatchEnvoysForTheSameRequests() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
+        let failing = try await TestUpstream.start("failing", behavior: .failFirst(1000, status: 503), group: group)
+        defer { Task { await failing.close() } }
         let dead = try await freePort()
         let base = NSTemporaryDirectory() + "skiff-access-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -101,7 +109,7 @@ struct AccessLogTests {
         try FileManager.default.createDirectory(atPath: base + "/skiff", withIntermediateDirectories: true)
 
         let (eHTTP, eAdmin) = (try await freePort(), try await freePort())
-        let envoyYAML = Self.bootstrap(logs: base + "/envoy", app: app.port, dead: dead)
+        let envoyYAML = Self.bootstrap(logs: base + "/envoy", app: app.port, dead: dead, failing: failing.port)
             .replacingFirst("port_value: 0", with: "port_value: \(eAdmin)")
             .replacingFirst("port_value: 0", with: "port_value: \(eHTTP)")
         // Envoy writes its log files every 10 s by default (`--file-flush-interval-msec`).
@@ -110,10 +118,10 @@ struct AccessLogTests {
         try await envoy.waitUntilReady(adminPort: eAdmin, group: group)
         try await drive(port: eHTTP)
 
-        let skiff = try await ProxyHarness.start(Self.bootstrap(logs: base + "/skiff", app: app.port, dead: dead), concurrency: 1)
+        let skiff = try await ProxyHarness.start(Self.bootstrap(logs: base + "/skiff", app: app.port, dead: dead, failing: failing.port), concurrency: 1)
         try await drive(port: skiff.port())
 
-        for (name, count) in [("default", 4), ("json", 4), ("errors", 1)] {
+        for (name, count) in [("default", 5), ("json", 5), ("errors", 2)] {
             let envoySaw = try await lines(base + "/envoy/\(name).log", count: count)
             let skiffSaw = try await lines(base + "/skiff/\(name).log", count: count)
             #expect(!envoySaw.isEmpty)

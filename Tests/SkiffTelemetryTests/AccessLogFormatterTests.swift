@@ -50,6 +50,8 @@ struct AccessLogFormatterTests {
         #expect(try render("%RESPONSE_FLAGS%", r) == "-")
         r.responseFlags = [.upstreamConnectionFailure, .upstreamOverflow]
         #expect(try render("%RESPONSE_FLAGS%", r) == "UF,UO")
+        r.responseFlags = [.upstreamRetryLimitExceeded, .upstreamRequestTimeout, .upstreamRetryLimitExceeded]
+        #expect(try render("%RESPONSE_FLAGS%", r) == "UT,URX", "Envoy's order, once each")
     }
 
     @Test func jsonKeepsNumbersAndWritesNullForMissing() throws {
