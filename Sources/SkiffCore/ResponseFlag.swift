@@ -37,26 +37,4 @@ public enum ResponseFlag: String, Sendable, CaseIterable {
     /// response code details.
     case none = "-"
 
-    /// Envoy prints several flags in the order of its flag enum, whatever order they were set in.
-    public var envoyOrder: Int {
-        switch self {
-        case .noHealthyUpstream: return 1
-        case .upstreamRequestTimeout: return 2
-        case .upstreamConnectionFailure: return 5
-        case .upstreamConnectionTermination: return 6
-        case .upstreamOverflow: return 7
-        case .noRouteFound: return 8
-        case .delayInjected: return 9
-        case .faultInjected: return 10
-        case .rateLimited: return 11
-        case .downstreamConnectionTermination: return 14
-        case .upstreamRetryLimitExceeded: return 15
-        case .streamIdleTimeout: return 16
-        case .downstreamProtocolError: return 18
-        case .durationTimeout: return 22
-        case .upstreamProtocolError: return 23
-        case .noClusterFound: return 24
-        case .none: return 99
-        }
-    }
 }

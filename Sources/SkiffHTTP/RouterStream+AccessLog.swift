@@ -21,7 +21,7 @@ extension RouterStream {
         record.downstreamLocalPort = connection.localPort
         if let session = connection.tlsSession {
             record.scheme = "https"
-            record.peerURISAN = session.peer?.uris.first
+            if let uris = session.peer?.uris, !uris.isEmpty { record.peerURISAN = uris.joined(separator: ",") }
             record.requestedServerName = session.serverName
         }
         log = record

@@ -65,9 +65,9 @@ public enum AccessLogFormatter {
         case .responseCodeDetails: return r.responseCodeDetails
         case .responseFlags:
             // `-` when none, in JSON too (a string, never null), as Envoy prints it.
-            var flags = r.responseFlags.filter { $0 != .none }
+            // In the order they were set, once each (Envoy keeps a de-duplicated list).
+            let flags = r.responseFlags.filter { $0 != .none }
             if flags.isEmpty { return "-" }
-            flags.sort { $0.envoyOrder < $1.envoyOrder }
             var seen = Set<ResponseFlag>()
             return flags.filter { seen.insert($0).inserted }.map(\.rawValue).joined(separator: ",")
         case .bytesReceived: return String(r.bytesReceived)
@@ -78,7 +78,9 @@ public enum AccessLogFormatter {
         case .upstreamHost: return r.upstreamHost
         case .upstreamCluster: return r.upstreamCluster
         case .upstreamLocalAddress: return r.upstreamLocalAddress
-        case .upstreamTransportFailureReason: return r.upstreamTransportFailureReason
+        case .upstreamTransportFailureReason:
+            // Envoy writes the reason with `_` for spaces.
+            return r.upstreamTransportFailureReason.map { String($0.map { $0 == " " ? "_" : $0 }) }
         case .upstreamRequestAttemptCount: return String(r.upstreamAttempts)
         case .downstreamRemoteAddress: return address(r.downstreamRemoteIP, r.downstreamRemotePort)
         case .downstreamRemoteAddressWithoutPort: return r.downstreamRemoteIP

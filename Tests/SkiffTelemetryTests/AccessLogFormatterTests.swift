@@ -51,7 +51,9 @@ struct AccessLogFormatterTests {
         r.responseFlags = [.upstreamConnectionFailure, .upstreamOverflow]
         #expect(try render("%RESPONSE_FLAGS%", r) == "UF,UO")
         r.responseFlags = [.upstreamRetryLimitExceeded, .upstreamRequestTimeout, .upstreamRetryLimitExceeded]
-        #expect(try render("%RESPONSE_FLAGS%", r) == "UT,URX", "Envoy's order, once each")
+        #expect(try render("%RESPONSE_FLAGS%", r) == "URX,UT", "in the order set, once each")
+        r.upstreamTransportFailureReason = "delayed connect error: Connection refused"
+        #expect(try render("%UPSTREAM_TRANSPORT_FAILURE_REASON%", r) == "delayed_connect_error:_Connection_refused")
     }
 
     @Test func jsonKeepsNumbersAndWritesNullForMissing() throws {
