@@ -262,7 +262,9 @@ struct HTTP2Tests {
         try await client.setOption(.autoRead, value: true).get()
         client.read()
         let deadline = ContinuousClock.now + .seconds(10)
-        while firehose.bytesStreamed < written + 8 * 1024 * 1024, ContinuousClock.now < deadline {
+        // Both ends: the client's count trails the upstream's by what is still in flight.
+        while firehose.bytesStreamed < written + 8 * 1024 * 1024 || received.bytes <= 8 * 1024 * 1024,
+              ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(firehose.bytesStreamed >= written + 8 * 1024 * 1024, "reading resumed the upstream")
