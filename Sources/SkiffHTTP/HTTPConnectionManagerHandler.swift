@@ -112,6 +112,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             }
             return
         }
+        connectionStartedAt = ContinuousClockReading.now()
         stats.increment(HTTPStat.cxTotal)
         stats.increment(HTTPStat.cxHTTP1Total)
         stats.adjust(HTTPStat.cxActive, by: 1)
@@ -143,6 +144,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
             stats.increment(HTTPStat.cxDestroy)
+            stats.record(HTTPStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- connectionStartedAt))
         }
         if let stream = detachStream() {
             stats.increment(HTTPStat.rqRxReset)
@@ -195,6 +197,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         headersTimer?.cancel()
         headersTimer = nil
         guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
+        requestStartedAt = ContinuousClockReading.now()
         stats.increment(HTTPStat.rqTotal)
         stats.increment(isHTTP2Stream ? HTTPStat.rqHTTP2Total : HTTPStat.rqHTTP1Total)
         if !isHTTP2Stream, let max = config.maxRequestsPerConnection, machine.requestCount == max {
@@ -326,6 +329,17 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     private var unflushed = false
 
+    /// Monotonic nanoseconds when the connection (HTTP/1.1) and the current request started, for
+    /// `downstream_cx_length_ms` and `downstream_rq_time`.
+    private var connectionStartedAt: UInt64 = 0
+    private var requestStartedAt: UInt64 = 0
+
+    private func recordRequestTime() {
+        guard requestStartedAt != 0 else { return }
+        stats.record(HTTPStat.rqTime, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- requestStartedAt))
+        requestStartedAt = 0
+    }
+
     func flushResponse() {
         guard unflushed else { return }
         unflushed = false
@@ -349,6 +363,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             logFinished(finished)
         }
         stats.increment(HTTPStat.rqCompleted)
+        recordRequestTime()
         let action = machine.responseEnd()
         if action == .closeAfterFlush {
             requestTimer?.cancel()
@@ -452,6 +467,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         responseInProgress = false
         stats.increment(HTTPStat.rqCompleted)
+        recordRequestTime()
         stats.increment(HTTPStat.cxUpgradesTotal)
         stats.adjust(HTTPStat.cxUpgradesActive, by: 1)
         upgraded = true

@@ -120,15 +120,16 @@ final class RouterStream: UpstreamResponseHandler {
             guard rbacAllows(rbac) else { return }
         }
         guard let vhost, let route = matched else {
+            connection.stats.increment(HTTPStat.routerRqTotal)
             connection.stats.increment(HTTPStat.noRoute)
             fail(ProxyError(.noRoute))
             return
         }
         self.virtualHost = vhost
         self.route = route
-        connection.stats.increment(HTTPStat.routerRqTotal)
         switch route.action {
         case .directResponse(let status, let body):
+            connection.stats.increment(HTTPStat.routerRqTotal)
             connection.stats.increment(HTTPStat.rqDirectResponse)
             phase = .done
             connection.sendLocalReply(
@@ -153,6 +154,9 @@ final class RouterStream: UpstreamResponseHandler {
 
     /// Routing after the fault filter: the cluster, its retry state, the first attempt.
     func proceed(to name: String, action: ForwardAction) {
+        // Envoy's router counts `rq_total` when the request reaches it: after the rate limit and
+        // fault filters let it through, and for route misses and direct responses.
+        connection.stats.increment(HTTPStat.routerRqTotal)
         guard let cluster = worker.clusters.cluster(named: name) else {
             connection.stats.increment(HTTPStat.noCluster)
             fail(ProxyError(.clusterNotFound(name)))
@@ -198,7 +202,6 @@ final class RouterStream: UpstreamResponseHandler {
         upstreamActive = true
         upstreamStart = ContinuousClockReading.now()
         host.requestStarted()
-        cluster.stats.increment(ClusterStat.rqTotal)
         cluster.stats.adjust(ClusterStat.rqActive, by: 1)
         let thisAttempt = attempt
         cluster.acquire(host, downstreamHTTP2: connection.isHTTP2Stream) { result in
@@ -227,6 +230,8 @@ final class RouterStream: UpstreamResponseHandler {
             fail(error)
         case .success(let upstream):
             guard let forward, let route else { return }
+            // As Envoy: a request counts in `upstream_rq_total` once it has a connection.
+            cluster?.stats.increment(ClusterStat.rqTotal)
             phase = .forwarding(upstream)
             upstream.begin(self)
             let mutations = [route.requestHeaders, virtualHost?.requestHeaders ?? .init(), (table?.requestHeaders ?? .init())]
@@ -348,14 +353,14 @@ final class RouterStream: UpstreamResponseHandler {
             cluster?.recordOutcome(.response(Int(head.status.code)), host: host, random: worker.random.next())
         }
         if retryIfAllowed(status: Int(head.status.code), headers: head.headers) {
-            cluster?.stats.recordResponse(code: Int(head.status.code))
+            chargeUpstream(code: Int(head.status.code), final: false)
             return
         }
         perTryTimer?.cancel()
         perTryTimer = nil
         responseStarted = true
         let keepAlive = connection.responseStarting()
-        cluster?.stats.recordResponse(code: Int(head.status.code))
+        chargeUpstream(code: Int(head.status.code))
         let serviceTime = Int64((ContinuousClockReading.now() - upstreamStart) / 1_000_000)
         let out = HeaderTransforms.downstreamResponseHead(
             head, requestVersion: request.version, serviceTimeMs: serviceTime, serverName: config.serverName,
@@ -366,6 +371,15 @@ final class RouterStream: UpstreamResponseHandler {
     }
 
     var upstreamSucceeded = true
+
+    /// Envoy's `chargeUpstreamCode`: `upstream_rq_<code>` and its class for every response an
+    /// attempt got (retried ones included) and every local failure reply; `upstream_rq_completed`
+    /// once per request, for the final one (Envoy 1.40 counts a retried 503 and its successful
+    /// retry as one completion, a connect failure's 503 as one too).
+    func chargeUpstream(code: Int, final: Bool = true) {
+        cluster?.stats.recordResponse(code: code)
+        if final { cluster?.stats.increment(ClusterStat.rqCompleted) }
+    }
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         guard case .forwarding(let upstream) = phase else { return }
@@ -381,7 +395,7 @@ final class RouterStream: UpstreamResponseHandler {
         guard case .forwarding(let upstream) = phase else { return }
         cancelTimers()
         phase = .done
-        cluster?.stats.increment(ClusterStat.rqCompleted)
+        cluster?.stats.record(ClusterStat.rqTime, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- upstreamStart))
         if attempt > 1, upstreamSucceeded {
             cluster?.stats.increment(ClusterStat.rqRetrySuccess)
         }
@@ -464,7 +478,7 @@ final class RouterStream: UpstreamResponseHandler {
         }
         let reply = error.localReply
         if cluster != nil {
-            cluster?.stats.recordResponse(code: reply.status)
+            chargeUpstream(code: reply.status)
         }
         connection.sendLocalReply(reply, version: request.version, mutations: responseMutations, grpc: isGRPC)
     }
@@ -511,8 +525,7 @@ extension RouterStream {
         releaseRetrySlot()
         phase = .done
         responseStarted = true
-        cluster?.stats.recordResponse(code: 101)
-        cluster?.stats.increment(ClusterStat.rqCompleted)
+        chargeUpstream(code: 101)
         finishUpstream(success: true)
         var out = HeaderTransforms.downstreamResponseHead(
             head, requestVersion: request.version, serviceTimeMs: nil, serverName: config.serverName,

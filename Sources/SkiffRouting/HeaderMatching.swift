@@ -22,19 +22,6 @@ public enum HeaderMatching {
     }
 
     public static func evaluate(_ rule: HeaderMatcher.Rule, _ value: String) -> Bool {
-        switch rule {
-        case .exact(let s, let ignoreCase):
-            return ignoreCase ? value.lowercased() == s.lowercased() : value == s
-        case .prefix(let s, let ignoreCase):
-            return ignoreCase ? value.lowercased().hasPrefix(s.lowercased()) : value.hasPrefix(s)
-        case .suffix(let s, let ignoreCase):
-            return ignoreCase ? value.lowercased().hasSuffix(s.lowercased()) : value.hasSuffix(s)
-        case .contains(let s, let ignoreCase):
-            return ignoreCase ? value.lowercased().contains(s.lowercased()) : value.contains(s)
-        case .regex(let regex):
-            return regex.matches(value)
-        case .present(let wanted):
-            return wanted
-        }
+        rule.matches(value)
     }
 }

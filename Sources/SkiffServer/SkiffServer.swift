@@ -22,6 +22,8 @@ public final class SkiffServer: Sendable {
     let workers: [NIOLoopBound<Worker>]
     /// Every TLS context (listeners and clusters), shared by the workers.
     public let tls: TLSContextRegistry
+    /// Tag extraction for `/stats/prometheus`, from the bootstrap's `stats_config`.
+    public let statsTags: TagProducer
     /// Wake the health checker and outlier detection's tick when clusters or hosts change.
     let healthCheckDoorbell = Doorbell()
     let outlierDoorbell = Doorbell()
@@ -64,6 +66,7 @@ public final class SkiffServer: Sendable {
         tls: TLSContextRegistry
     ) {
         self.tls = tls
+        self.statsTags = (try? TagProducer(snapshot.stats)) ?? .defaults
         self.snapshot = snapshot
         self.options = options
         self.group = group
@@ -76,7 +79,9 @@ public final class SkiffServer: Sendable {
         var workers: [NIOLoopBound<Worker>] = []
         let tls = TLSContextRegistry()
         for (index, loop) in group.makeIterator().enumerated() {
-            let worker = try await loop.submit { NIOLoopBound(Worker(eventLoop: loop, index: index, tls: tls, logger: options.logger), eventLoop: loop) }.get()
+            let worker = try await loop.submit { NIOLoopBound(
+                    Worker(eventLoop: loop, index: index, tls: tls, logger: options.logger, statsConfig: snapshot.stats), eventLoop: loop
+                ) }.get()
             workers.append(worker)
         }
         let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers, tls: tls)

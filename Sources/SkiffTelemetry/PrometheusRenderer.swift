@@ -1,71 +1,88 @@
-/// Renders merged samples in Prometheus text format with Envoy's names and tags.
+/// Renders merged samples in Prometheus text format exactly as Envoy's `/stats/prometheus` does.
 ///
-/// Envoy's default tag extractors turn `cluster.backend.upstream_rq_2xx` into
-/// `envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="backend"}`;
-/// Skiff records the scope structurally, so it gets the same result without running regexes, and
-/// cluster names containing dots (Istio's `outbound|80||svc.ns.svc.cluster.local`) stay intact.
+/// Names go through Envoy's tag extraction (`TagProducer`, honouring `stats_config.stats_tags`):
+/// `cluster.backend.upstream_rq_2xx` becomes
+/// `envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="backend"}`.
+/// Like Envoy: no `# HELP`, every series has braces (`{}` when untagged), counter families come
+/// first, then gauges, then histograms (`_bucket` with cumulative counts and `le` last, `_sum`,
+/// `_count`), each group sorted by metric name.
 public enum PrometheusRenderer {
-    public static func render(_ samples: [StatSample]) -> String {
+    public struct Options {
+        /// `?usedonly`: only stats that have been written (non-zero, or a histogram with samples).
+        public var usedOnly = false
+        /// `?filter=`: only stats whose dotted name contains a match of this regex.
+        public var filter: Regex<AnyRegexOutput>?
+
+        public init(usedOnly: Bool = false, filter: Regex<AnyRegexOutput>? = nil) {
+            self.usedOnly = usedOnly
+            self.filter = filter
+        }
+    }
+
+    public static func render(_ samples: [StatSample], tags: TagProducer = .defaults, options: Options = Options()) -> String {
         var families: [String: (kind: StatSample.Kind, lines: [String])] = [:]
-        var order: [String] = []
         for sample in samples {
-            let (metric, labels) = prometheusName(sample)
-            let line = labels.isEmpty
-                ? "\(metric) \(sample.value)"
-                : "\(metric){\(labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ","))} \(sample.value)"
-            if families[metric] == nil {
-                families[metric] = (sample.kind, [])
-                order.append(metric)
+            if options.usedOnly, !sample.isUsed { continue }
+            let dotted = sample.envoyName
+            if let filter = options.filter, (try? filter.firstMatch(in: dotted)) == nil { continue }
+            let (metric, tagged) = series(dotted, tags: tags)
+            let labels = tagged.map { "\($0.name)=\"\(escape($0.value))\"" }
+            var lines = families[metric]?.lines ?? []
+            if let kind = families[metric]?.kind, kind != sample.kind { continue }
+            if let histogram = sample.histogram {
+                let cumulative = histogram.cumulative
+                for (index, bound) in histogram.bounds.enumerated() {
+                    lines.append("\(metric)_bucket{\((labels + ["le=\"\(statNumber(bound))\""]).joined(separator: ","))} \(cumulative[index])")
+                }
+                lines.append("\(metric)_bucket{\((labels + ["le=\"+Inf\""]).joined(separator: ","))} \(histogram.count)")
+                let braces = "{\(labels.joined(separator: ","))}"
+                lines.append("\(metric)_sum\(braces) \(statNumber(histogram.sum))")
+                lines.append("\(metric)_count\(braces) \(histogram.count)")
+            } else {
+                lines.append("\(metric){\(labels.joined(separator: ","))} \(sample.value)")
             }
-            families[metric]!.lines.append(line)
+            families[metric] = (sample.kind, lines)
         }
         var out = ""
-        for metric in order.sorted() {
-            let family = families[metric]!
-            out += "# TYPE \(metric) \(family.kind.rawValue)\n"
-            for line in family.lines {
-                out += line + "\n"
+        for kind in [StatSample.Kind.counter, .gauge, .histogram] {
+            for (metric, family) in families.filter({ $0.value.kind == kind }).sorted(by: { $0.key < $1.key }) {
+                out += "# TYPE \(metric) \(kind.rawValue)\n"
+                for line in family.lines {
+                    out += line + "\n"
+                }
             }
         }
         return out
     }
 
-    /// The metric name and labels Envoy's default tag extraction gives a sample.
-    public static func prometheusName(_ sample: StatSample) -> (String, [(String, String)]) {
-        var suffix = sample.suffix
-        var labels: [(String, String)] = []
-        if let base = sample.family.responseCodeBase, suffix.hasPrefix(base + "_") {
-            let tail = suffix.dropFirst(base.count + 1)
-            if tail.count == 3, tail.hasSuffix("xx"), let cls = tail.first, cls.isNumber {
-                labels.append(("envoy_response_code_class", String(cls)))
-                suffix = base + "_xx"
-            } else if tail.count == 3, tail.allSatisfy(\.isNumber) {
-                labels.append(("envoy_response_code", String(tail)))
-                suffix = base
-            }
-        }
-        if let label = sample.family.scopeLabel {
-            labels.append((label, sample.scope))
-        }
-        // `http.<prefix>.rds.<route_config>.<stat>` → `envoy_http_rds_<stat>{..., envoy_rds_route_config=...}`
-        // (the route config name may itself contain dots; the stat is the last component).
-        if sample.family == .http, suffix.hasPrefix("rds."), let lastDot = suffix.lastIndex(of: "."),
-           lastDot > suffix.index(suffix.startIndex, offsetBy: 3) {
-            let name = suffix[suffix.index(suffix.startIndex, offsetBy: 4)..<lastDot]
-            labels.append(("envoy_rds_route_config", String(name)))
-            suffix = "rds_" + suffix[suffix.index(after: lastDot)...]
-        }
-        return (sanitize("envoy_\(sample.family.rawValue)_\(suffix)"), labels)
+    /// The Prometheus metric name and labels (names sanitized, values raw) of a dotted stat name.
+    public static func series(_ dotted: String, tags: TagProducer = .defaults) -> (metric: String, labels: [(name: String, value: String)]) {
+        let extracted = tags.extract(dotted)
+        return ("envoy_" + sanitize(extracted.name), extracted.tags.map { (sanitize($0.name), $0.value) })
     }
 
+    /// Envoy's `sanitizeName`: anything outside `[a-zA-Z0-9_]` becomes `_`.
     static func sanitize(_ name: String) -> String {
-        String(name.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" ? $0 : "_" })
+        String(String.UnicodeScalarView(name.unicodeScalars.map { scalar in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", "_": return scalar
+            default: return "_"
+            }
+        }))
     }
 
     static func escape(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+extension StatSample {
+    /// Whether the stat has been written: Envoy's `usedonly` (approximated by a non-zero value).
+    public var isUsed: Bool {
+        if let histogram { return histogram.count > 0 }
+        return value != 0
     }
 }
 

@@ -61,6 +61,16 @@ public enum StatFamily: String, Sendable, CaseIterable {
         }
     }
 
+    /// Histograms, in milliseconds as Envoy records them.
+    public var histogramNames: [String] {
+        switch self {
+        case .cluster: return ClusterStat.histograms
+        case .http: return HTTPStat.histograms
+        case .listener: return ListenerStat.histograms
+        default: return []
+        }
+    }
+
     public var gaugeNames: [String] {
         switch self {
         case .cluster: return ClusterStat.gauges
@@ -115,6 +125,14 @@ public enum ClusterStat {
         "upstream_cx_http2_total",
     ] + SSLStat.names
     static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
+    static let histograms = ["upstream_cx_connect_ms", "upstream_cx_length_ms", "upstream_rq_time"]
+
+    /// Time to establish a connection (TCP, and TLS when the cluster originates it).
+    public static let cxConnectTime = StatHistogram(0)
+    /// Lifetime of an upstream connection.
+    public static let cxLength = StatHistogram(1)
+    /// From the first request byte sent upstream to the last response byte received, per attempt.
+    public static let rqTime = StatHistogram(2)
 
     public static let cxTotal = StatCounter(0)
     public static let cxConnectFail = StatCounter(1)
@@ -180,6 +198,11 @@ public enum HTTPStat {
         "downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults",
         "downstream_cx_http2_active", "downstream_cx_upgrades_active",
     ]
+    static let histograms = ["downstream_cx_length_ms", "downstream_rq_time"]
+
+    public static let cxLength = StatHistogram(0)
+    /// From the request's first byte to the response's last, as the client sees it.
+    public static let rqTime = StatHistogram(1)
 
     public static let cxTotal = StatCounter(0)
     public static let cxHTTP1Total = StatCounter(1)
@@ -227,6 +250,8 @@ public enum HTTPStat {
 public enum ListenerStat {
     static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match", "downstream_pre_cx_timeout"] + SSLStat.names
     static let gauges = ["downstream_cx_active"]
+    static let histograms = ["downstream_cx_length_ms"]
+    public static let cxLength = StatHistogram(0)
 
     public static let cxTotal = StatCounter(0)
     public static let cxDestroy = StatCounter(1)

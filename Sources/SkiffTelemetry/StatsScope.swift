@@ -1,3 +1,5 @@
+import SkiffCore
+
 /// One scope of Envoy-named statistics (`cluster.<name>.`, `http.<prefix>.`, ...) on one worker.
 ///
 /// A scope belongs to exactly one event loop: the data path bumps plain integers with no lock,
@@ -10,15 +12,19 @@ public final class StatsScope {
     @usableFromInline var gauges: [Int64]
     /// Per-status-code counters (`upstream_rq_200`), keyed by code; bounded by the 100...599 range.
     @usableFromInline var codes: [Int: UInt64] = [:]
+    @usableFromInline var histograms: [HistogramCells]
     /// Optional groups (`ssl.*`, `rbac.*`) are listed only once the configuration uses them, as
     /// Envoy creates those stats only with TLS or an RBAC filter.
     private var shownGroups: Set<String> = []
 
-    public init(family: StatFamily, name: String) {
+    public init(family: StatFamily, name: String, config: StatsConfig = StatsConfig()) {
         self.family = family
         self.name = name
         self.counters = Array(repeating: 0, count: family.counterNames.count)
         self.gauges = Array(repeating: 0, count: family.gaugeNames.count)
+        self.histograms = family.histogramNames.map { suffix in
+            HistogramCells(bounds: config.buckets(for: StatSample.envoyName(family: family, scope: name, suffix: suffix)))
+        }
     }
 
     @inlinable
@@ -29,6 +35,18 @@ public final class StatsScope {
     @inlinable
     public func adjust(_ gauge: StatGauge, by delta: Int64) {
         gauges[gauge.slot] &+= delta
+    }
+
+    /// Records a histogram value (milliseconds for Envoy's timing histograms).
+    @inlinable
+    public func record(_ histogram: StatHistogram, _ value: UInt64) {
+        histograms[histogram.slot].record(value)
+    }
+
+    /// Records a duration in whole milliseconds, truncated as Envoy does.
+    @inlinable
+    public func record(_ histogram: StatHistogram, nanoseconds: Int64) {
+        histograms[histogram.slot].record(UInt64(Swift.max(nanoseconds, 0) / 1_000_000))
     }
 
     /// Counts one response: the `<base>_<code>` and `<base>_<class>xx` counters.
@@ -57,13 +75,23 @@ public final class StatsScope {
         for (slot, suffix) in family.gaugeNames.enumerated() {
             out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .gauge, value: gauges[slot]))
         }
+        for (slot, suffix) in family.histogramNames.enumerated() {
+            var sample = StatSample(family: family, scope: name, suffix: suffix, kind: .histogram, value: 0)
+            sample.histogram = histograms[slot].value
+            out.append(sample)
+        }
         if let base = family.responseCodeBase {
+            // As Envoy: the connection manager counts classes only, all five always; a cluster
+            // creates `upstream_rq_<code>` and `upstream_rq_<class>xx` when first seen.
+            let perCode = family == .cluster
             var classes = [UInt64](repeating: 0, count: 6)
             for (code, count) in codes {
                 classes[code / 100] &+= count
-                out.append(StatSample(family: family, scope: name, suffix: "\(base)_\(code)", kind: .counter, value: Int64(count)))
+                if perCode {
+                    out.append(StatSample(family: family, scope: name, suffix: "\(base)_\(code)", kind: .counter, value: Int64(count)))
+                }
             }
-            for cls in 1...5 {
+            for cls in 1...5 where !perCode || classes[cls] > 0 {
                 out.append(StatSample(family: family, scope: name, suffix: "\(base)_\(cls)xx", kind: .counter, value: Int64(classes[cls])))
             }
         }
@@ -88,13 +116,15 @@ public struct StatGauge: Sendable {
 
 /// One value read from a scope.
 public struct StatSample: Sendable, Equatable {
-    public enum Kind: String, Sendable { case counter, gauge }
+    public enum Kind: String, Sendable { case counter, gauge, histogram }
 
     public var family: StatFamily
     public var scope: String
     public var suffix: String
     public var kind: Kind
     public var value: Int64
+    /// Set for `.histogram` samples.
+    public var histogram: HistogramValue?
 
     public init(family: StatFamily, scope: String, suffix: String, kind: Kind, value: Int64) {
         self.family = family
@@ -106,6 +136,10 @@ public struct StatSample: Sendable, Equatable {
 
     /// The Envoy dotted name: `cluster.backend.upstream_rq_total`.
     public var envoyName: String {
+        Self.envoyName(family: family, scope: scope, suffix: suffix)
+    }
+
+    public static func envoyName(family: StatFamily, scope: String, suffix: String) -> String {
         if family == .localRateLimit || family == .networkRBAC { return "\(scope).\(family.rawValue).\(suffix)" }
         return scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
     }

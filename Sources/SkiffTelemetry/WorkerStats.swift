@@ -1,3 +1,5 @@
+import SkiffCore
+
 /// The statistics of one worker (event loop): every scope it has touched, created on first use.
 ///
 /// Handlers look their scope up once, when a connection or cluster is set up, and keep the
@@ -5,15 +7,19 @@
 /// configuration (one per cluster, listener and connection-manager prefix).
 public final class WorkerStats {
     private var scopes: [ScopeKey: StatsScope] = [:]
+    /// Histogram bucket bounds come from here (`stats_config.histogram_bucket_settings`).
+    public let config: StatsConfig
 
-    public init() {}
+    public init(config: StatsConfig = StatsConfig()) {
+        self.config = config
+    }
 
     public func scope(_ family: StatFamily, _ name: String) -> StatsScope {
         let key = ScopeKey(family: family, name: name)
         if let existing = scopes[key] {
             return existing
         }
-        let created = StatsScope(family: family, name: name)
+        let created = StatsScope(family: family, name: name, config: config)
         scopes[key] = created
         return created
     }
@@ -46,6 +52,7 @@ public enum StatsMerger {
             let name = sample.envoyName
             if let at = index[name] {
                 merged[at].value += sample.value
+                if let histogram = sample.histogram { merged[at].histogram?.merge(histogram) }
             } else {
                 index[name] = merged.count
                 merged.append(sample)

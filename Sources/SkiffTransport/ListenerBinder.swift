@@ -60,9 +60,11 @@ public enum ListenerBinder {
         if listener.filterChains.contains(where: { $0.tls != nil }) { stats.show("ssl") }
         stats.increment(ListenerStat.cxTotal)
         stats.adjust(ListenerStat.cxActive, by: 1)
+        let startedAt = ContinuousClockReading.now()
         channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
             stats.adjust(ListenerStat.cxActive, by: -1)
             stats.increment(ListenerStat.cxDestroy)
+            stats.record(ListenerStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }
         let localPort = channel.localAddress?.port
         guard listener.tlsInspector || listener.httpInspector else {

@@ -25,6 +25,8 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     private var cluster: UpstreamCluster?
     private var host: UpstreamHost?
     private var attempts = 0
+    /// Monotonic nanoseconds when the current upstream connect began.
+    private var upstreamStartedAt: UInt64 = 0
     private var reads = ReadGate(held: true)
     private var early = CircularBuffer<ByteBuffer>()
     private var earlyEOF = false
@@ -102,6 +104,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             log?.upstreamAttempts = attempts
         }
         cluster.stats.increment(ClusterStat.cxTotal)
+        upstreamStartedAt = ContinuousClockReading.now()
         cluster.resources.markTraffic()
         host.counters.cxTotal += 1
         let upstream = ByteRelayEnd()
@@ -156,6 +159,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             }
         case .success(let upstream):
             cluster.stats.adjust(ClusterStat.cxActive, by: 1)
+            cluster.stats.record(ClusterStat.cxConnectTime, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- upstreamStartedAt))
             host.counters.cxActive += 1
             if closed {
                 upstream.close()
@@ -248,6 +252,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         if let cluster, let host {
             cluster.stats.adjust(ClusterStat.cxActive, by: -1)
             cluster.stats.increment(ClusterStat.cxDestroy)
+            cluster.stats.record(ClusterStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- upstreamStartedAt))
             host.counters.cxActive -= 1
         }
         upstream = nil

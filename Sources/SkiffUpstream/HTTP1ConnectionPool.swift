@@ -166,6 +166,7 @@ public final class HTTP1ConnectionPool {
 
     private func connected(_ connection: UpstreamHTTP1Connection, host: UpstreamHost, _ completion: @escaping Completion) {
         connection.established = true
+        cluster.stats.record(ClusterStat.cxConnectTime, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- connection.startedAt))
         cluster.stats.adjust(ClusterStat.rqPendingActive, by: -1)
         cluster.stats.adjust(ClusterStat.cxActive, by: 1)
         host.counters.cxActive += 1
@@ -210,6 +211,7 @@ public final class HTTP1ConnectionPool {
         let stats = cluster.stats
         stats.adjust(ClusterStat.cxActive, by: -1)
         stats.increment(ClusterStat.cxDestroy)
+        stats.record(ClusterStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- connection.startedAt))
         stats.increment(remote ? ClusterStat.cxDestroyRemote : ClusterStat.cxDestroyLocal)
         host.counters.cxActive -= 1
         connectionCount -= 1

@@ -160,6 +160,7 @@ public final class HTTP2ConnectionPool {
     private func connected(_ connection: UpstreamHTTP2Connection) {
         connecting -= 1
         connection.established = true
+        cluster.stats.record(ClusterStat.cxConnectTime, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- connection.startedAt))
         cluster.stats.adjust(ClusterStat.cxActive, by: 1)
         host.counters.cxActive += 1
         connections.append(connection)
@@ -209,6 +210,7 @@ public final class HTTP2ConnectionPool {
         let stats = cluster.stats
         stats.adjust(ClusterStat.cxActive, by: -1)
         stats.increment(ClusterStat.cxDestroy)
+        stats.record(ClusterStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- connection.startedAt))
         stats.increment(ClusterStat.cxDestroyRemote)
         host.counters.cxActive -= 1
         if !waiters.isEmpty { serveWaiters() }

@@ -28,6 +28,9 @@ public final class UpstreamHTTP1Connection: ChannelDuplexHandler {
     /// Handed to the pool as ready (connected, and over TLS the handshake passed); a connection
     /// that closes before is accounted as a connect failure, not a closed connection.
     var established = false
+    /// Monotonic nanoseconds when the pool began connecting, for `upstream_cx_connect_ms` and
+    /// `upstream_cx_length_ms`.
+    var startedAt: UInt64 = ContinuousClockReading.now()
 
     func releaseSlot() {
         resources?.release(.connections)

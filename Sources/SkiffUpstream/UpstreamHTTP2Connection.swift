@@ -27,6 +27,9 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
     private(set) var goAwayLastStreamID: HTTP2StreamID?
     /// Set once the connection is usable (connected, TLS done, preface sent).
     var established = false
+    /// Monotonic nanoseconds when the pool began connecting, for `upstream_cx_connect_ms` and
+    /// `upstream_cx_length_ms`.
+    var startedAt: UInt64 = ContinuousClockReading.now()
     /// The cluster's `max_connections` slot, released once when the connection closes.
     var resources: ClusterResources?
     var hostSlot: HostHealth?

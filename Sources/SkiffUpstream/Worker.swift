@@ -30,10 +30,13 @@ public final class Worker {
     /// Lines dropped by the budget, reported with the next line that gets through.
     private var droppedLines = 0
 
-    public init(eventLoop: any EventLoop, index: Int, tls: TLSContextRegistry = TLSContextRegistry(), logger: Logger = Logger(label: "skiff")) {
+    public init(
+        eventLoop: any EventLoop, index: Int, tls: TLSContextRegistry = TLSContextRegistry(), logger: Logger = Logger(label: "skiff"),
+        statsConfig: StatsConfig = StatsConfig()
+    ) {
         self.eventLoop = eventLoop
         self.index = index
-        self.stats = WorkerStats()
+        self.stats = WorkerStats(config: statsConfig)
         self.tls = tls
         self.logger = logger
         self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats, tls: tls)

@@ -18,6 +18,8 @@ public struct BootstrapSnapshot: Sendable {
     public var dynamic: DynamicResourcesConfig?
     /// The bootstrap's `node` message as protobuf bytes, sent to the control plane as is.
     public var nodeBytes: [UInt8] = []
+    /// `stats_config`: tag extraction and histogram buckets.
+    public var stats = StatsConfig()
 
     public init(
         node: NodeInfo,
