@@ -6,8 +6,11 @@ import SkiffCore
 /// Errors follow Envoy's: a tag name given twice, an unknown name without a regex.
 enum StatsConfigTranslator {
     static func translate(_ stats: Envoy_Config_Metrics_V3_StatsConfig, at path: FieldPath) throws -> StatsConfig {
-        try SupportedFields.check(stats, allowed: ["stats_tags", "use_all_default_tags", "histogram_bucket_settings"], at: path)
+        try SupportedFields.check(stats, allowed: ["stats_tags", "use_all_default_tags", "histogram_bucket_settings", "stats_matcher"], at: path)
         var config = StatsConfig()
+        if stats.hasStatsMatcher {
+            config.matcher = try matcher(stats.statsMatcher, at: path / "stats_matcher")
+        }
         config.useDefaultTags = stats.hasUseAllDefaultTags ? stats.useAllDefaultTags.value : true
         var names = Set(config.useDefaultTags ? StatsConfig.defaultTags.map(\.name) : [])
         for (index, specifier) in stats.statsTags.enumerated() {
@@ -48,5 +51,21 @@ enum StatsConfigTranslator {
             config.bucketRules.append(StatsConfig.BucketRule(match: match, buckets: setting.buckets.sorted()))
         }
         return config
+    }
+
+    /// `stats_matcher`: `reject_all`, `inclusion_list` or `exclusion_list` of string matchers on
+    /// the dotted stat name (Istio's bootstrap sends an inclusion list).
+    static func matcher(_ matcher: Envoy_Config_Metrics_V3_StatsMatcher, at path: FieldPath) throws -> StatsConfig.Matcher {
+        func rules(_ list: Envoy_Type_Matcher_V3_ListStringMatcher, at listPath: FieldPath) throws -> [HeaderMatcher.Rule] {
+            try list.patterns.enumerated().map { index, pattern in
+                try RouteTranslator.stringMatch(pattern, at: listPath / "patterns" / index)
+            }
+        }
+        switch matcher.statsMatcher {
+        case .rejectAll(let reject): return reject ? .rejectAll : .all
+        case .inclusionList(let list): return .include(try rules(list, at: path / "inclusion_list"))
+        case .exclusionList(let list): return .exclude(try rules(list, at: path / "exclusion_list"))
+        case nil: throw path.error("one of reject_all, inclusion_list or exclusion_list is required")
+        }
     }
 }

@@ -7,7 +7,13 @@ import SkiffUpstream
 import SkiffXDS
 
 extension SkiffServer: AdminBackend {
+    /// What the admin endpoints show: every stat `stats_config.stats_matcher` admits.
     public func statsSamples() async -> [StatSample] {
+        await allStatsSamples().filter { statsTags.admits($0.envoyName) }
+    }
+
+    /// Every stat, whatever `stats_matcher` hides (the drain logic reads active requests here).
+    func allStatsSamples() async -> [StatSample] {
         let perWorker = await perWorker { $0.stats.samples() }
         let server: [StatSample] = [
             StatSample(family: .server, scope: "", suffix: "live", kind: .gauge, value: isLiveNow ? 1 : 0),

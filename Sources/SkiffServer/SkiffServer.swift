@@ -230,7 +230,7 @@ public final class SkiffServer: Sendable {
     private func drainInFlight() async {
         let deadline = NIODeadline.now() + options.drainTime
         while NIODeadline.now() < deadline {
-            let active = await statsSamples().filter { $0.suffix == "downstream_rq_active" || $0.suffix == "downstream_cx_active" && $0.family == .tcp }
+            let active = await allStatsSamples().filter { $0.suffix == "downstream_rq_active" || $0.suffix == "downstream_cx_active" && $0.family == .tcp }
             if active.allSatisfy({ $0.value == 0 }) { return }
             try? await Task.sleep(for: .milliseconds(50))
         }

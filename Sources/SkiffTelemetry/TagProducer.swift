@@ -25,6 +25,8 @@ public final class TagProducer: Sendable {
     }
 
     private let fixed: [(name: String, value: String)]
+    private let matcher: StatsConfig.Matcher
+    private let admitted = Mutex<[String: Bool]>([:])
     private let extractors: [TagExtractor]
     private let cache = Mutex<[String: Extracted]>([:])
     static let cacheLimit = 65_536
@@ -45,6 +47,18 @@ public final class TagProducer: Sendable {
         }
         self.fixed = fixed
         self.extractors = anyName + keyed
+        self.matcher = config.matcher
+    }
+
+    /// Whether `stats_matcher` lets the stat named `name` exist (cached: regex rules are costly).
+    public func admits(_ name: String) -> Bool {
+        if case .all = matcher { return true }
+        if let known = admitted.withLock({ $0[name] }) { return known }
+        let result = matcher.admits(name)
+        admitted.withLock { cache in
+            if cache.count < Self.cacheLimit { cache[name] = result }
+        }
+        return result
     }
 
     /// The producer for Envoy's defaults (used where no bootstrap is at hand).

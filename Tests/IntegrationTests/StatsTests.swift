@@ -208,6 +208,32 @@ struct StatsTests {
         await proxy.stop()
     }
 
+    /// `stats_matcher`, as Istio's bootstrap sends it: only the listed stats exist, in every format.
+    @Test func statsMatcherKeepsOnlyTheIncludedStats() async throws {
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try await freePort()) + #"""
+            stats_config:
+              stats_matcher:
+                inclusion_list:
+                  patterns:
+                  - prefix: "cluster.app."
+                  - safe_regex: { regex: '.*downstream_rq_\dxx$' }
+            """#)
+        let client = try await proxy.client()
+        _ = try await client.get("/app/x")
+        await client.close()
+        let text = try await proxy.admin("/stats").body
+        #expect(text.contains("cluster.app.upstream_rq_total: 1\n"))
+        #expect(text.contains("http.ingress.downstream_rq_2xx: 1\n"))
+        #expect(!text.contains("cluster.dead."))
+        #expect(!text.contains("http.ingress.downstream_rq_total"))
+        let prom = try await proxy.admin("/stats/prometheus").body
+        #expect(prom.contains("envoy_cluster_upstream_rq_total{envoy_cluster_name=\"app\"} 1\n"))
+        #expect(!prom.contains("envoy_server_live"))
+        await proxy.stop()
+    }
+
     @Test func aBadStatsTagNamesTheField() throws {
         let base = Self.bootstrap(app: 1, dead: 2)
         for (config, expected) in [

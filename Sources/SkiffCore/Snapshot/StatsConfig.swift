@@ -96,6 +96,25 @@ public struct StatsConfig: Sendable {
         0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
     ]
 
+    /// `stats_matcher`: which stats exist at all (matched on the dotted name).
+    public enum Matcher: Sendable {
+        case all
+        case rejectAll
+        case include([HeaderMatcher.Rule])
+        case exclude([HeaderMatcher.Rule])
+
+        public func admits(_ name: String) -> Bool {
+            switch self {
+            case .all: return true
+            case .rejectAll: return false
+            case .include(let rules): return rules.contains { $0.matches(name) }
+            case .exclude(let rules): return !rules.contains { $0.matches(name) }
+            }
+        }
+    }
+
+    public var matcher: Matcher = .all
+
     /// Custom tags, in bootstrap order; applied after the default ones.
     public var tags: [Tag]
     /// `use_all_default_tags` (default true): Envoy's built-in extractors (cluster name, response
