@@ -42,6 +42,10 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(
+            name: "OTLPAPI",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
             name: "SkiffConfig",
             dependencies: [
                 "SkiffCore", "EnvoyAPI",
@@ -140,10 +144,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SkiffTraceExport",
+            dependencies: [
+                "SkiffCore", "SkiffTelemetry", "OTLPAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SkiffServer",
             dependencies: [
                 "SkiffCore", "SkiffConfig", "SkiffTransport", "SkiffUpstream", "SkiffAdmin",
-                "SkiffTelemetry", "SkiffXDS", "SkiffTLS",
+                "SkiffTelemetry", "SkiffXDS", "SkiffTLS", "SkiffTraceExport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

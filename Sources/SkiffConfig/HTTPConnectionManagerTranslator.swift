@@ -18,10 +18,9 @@ enum HTTPConnectionManagerTranslator {
                 "forward_client_cert_details", "set_current_client_cert_details",
                 "max_request_headers_kb", "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 "server_name", "use_remote_address", "skip_xff_append", "generate_request_id",
-                "http_protocol_options", "rds", "http2_protocol_options", "upgrade_configs", "access_log",
+                "http_protocol_options", "rds", "http2_protocol_options", "upgrade_configs", "access_log", "tracing",
             ],
-            at: path,
-            hint: "tracing arrives with observability"
+            at: path
         )
         guard !hcm.statPrefix.isEmpty else {
             throw (path / "stat_prefix").error("stat_prefix is required")
@@ -62,6 +61,9 @@ enum HTTPConnectionManagerTranslator {
             config.http2 = try http2Options(hcm.http2ProtocolOptions, at: path / "http2_protocol_options")
         }
         config.accessLogs = try AccessLogTranslator.translate(hcm.accessLog, at: path / "access_log")
+        if hcm.hasTracing {
+            config.tracing = try TracingTranslator.translate(hcm.tracing, at: path / "tracing", clusters: clusters)
+        }
         for (index, upgrade) in hcm.upgradeConfigs.enumerated() {
             let upgradePath = path / "upgrade_configs" / index
             try SupportedFields.check(upgrade, allowed: ["upgrade_type", "enabled"], at: upgradePath)

@@ -39,6 +39,15 @@ enum ListenerTranslator {
         let bufferLimit = listener.hasPerConnectionBufferLimitBytes
             ? max(Int(listener.perConnectionBufferLimitBytes.value), 1024) : 1024 * 1024
         let statPrefix = listener.statPrefix.isEmpty ? address.statName : listener.statPrefix
+        if listener.trafficDirection == .outbound {
+            // Spans from an outbound listener are CLIENT spans named `egress`.
+            for index in chains.indices {
+                if case .httpConnectionManager(var hcm) = chains[index].filter, hcm.tracing != nil {
+                    hcm.tracing?.egress = true
+                    chains[index].filter = .httpConnectionManager(hcm)
+                }
+            }
+        }
         var out = ListenerConfig(name: name, address: address, filterChains: chains, bufferLimitBytes: bufferLimit, statPrefix: statPrefix)
         for (index, filter) in listener.listenerFilters.enumerated() {
             let filterPath = path / "listener_filters" / index

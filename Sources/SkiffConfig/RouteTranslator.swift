@@ -79,7 +79,7 @@ enum RouteTranslator {
             route,
             allowed: [
                 "name", "match", "route", "direct_response", "request_headers_to_add", "request_headers_to_remove",
-                "response_headers_to_add", "response_headers_to_remove", "metadata", "typed_per_filter_config",
+                "response_headers_to_add", "response_headers_to_remove", "metadata", "typed_per_filter_config", "decorator",
             ],
             at: path
         )
@@ -149,6 +149,10 @@ enum RouteTranslator {
         translated.localRateLimit = localRateLimit
         translated.rbac = rbac
         translated.rbacDisabled = rbacDisabled
+        if route.hasDecorator {
+            try SupportedFields.check(route.decorator, allowed: ["operation", "propagate"], at: path / "decorator")
+            translated.decoratorOperation = route.decorator.operation.isEmpty ? nil : route.decorator.operation
+        }
         return translated
     }
 

@@ -97,7 +97,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let socket = context.channel.parent ?? context.channel
+        // An HTTP/2 stream's addresses are its connection's; an accepted TCP channel's parent is
+        // the listening socket, which has no peer.
+        let socket = isHTTP2Stream ? (context.channel.parent ?? context.channel) : context.channel
         remoteIP = socket.remoteAddress?.ipAddress
         remotePort = socket.remoteAddress?.port
         localIP = socket.localAddress?.ipAddress

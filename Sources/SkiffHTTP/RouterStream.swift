@@ -84,6 +84,8 @@ final class RouterStream: UpstreamResponseHandler {
     /// The access log record (nil when the connection manager has no `access_log`).
     var log: AccessLogRecord?
     var logStart: UInt64 = 0
+    /// The trace span (nil when the connection manager does not trace).
+    var span: ActiveSpan?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
@@ -99,6 +101,7 @@ final class RouterStream: UpstreamResponseHandler {
 
     func start() {
         if connection.logsRequests { startLog() }
+        if let tracing = config.tracing { startTrace(tracing) }
         let table = connection.currentRouteTable
         self.table = table
         let authority = request.headers.first(name: "host") ?? ""
@@ -243,6 +246,7 @@ final class RouterStream: UpstreamResponseHandler {
             if upgradeType != nil {
                 HTTPUpgrade.restoreHeaders(&head.headers, from: request.headers)
             }
+            if span != nil { injectTrace(into: &head.headers) }
             logUpstreamRequest(head)
             upstream.write(.head(head), flush: false)
             if attempt == 1 {

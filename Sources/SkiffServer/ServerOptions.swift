@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import SkiffCore
 
 /// How the server runs: the CLI fills this from Envoy-compatible flags.
 public struct ServerOptions: Sendable {
@@ -13,6 +14,8 @@ public struct ServerOptions: Sendable {
     /// After startup, return startup-only pages to the kernel (`StartupMemoryTrim`). The CLI
     /// turns it on; in-process embedders (tests) usually leave it off.
     public var trimStartupMemory: Bool
+    /// `--trace-keep-failed` / `--trace-keep-slower-than-ms`: Skiff's tail decision for spans.
+    public var tailSampling = TailSampling()
 
     public init(
         concurrency: Int = System.coreCount, drainTime: TimeAmount = .seconds(600), logger: Logger = Logger(label: "skiff"),

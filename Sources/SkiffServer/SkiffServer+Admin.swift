@@ -22,7 +22,7 @@ extension SkiffServer: AdminBackend {
             StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: serverStateValue),
         ]
         let accessLogs = AccessLogSinks.shared.all.isEmpty ? [] : AccessLogSinks.shared.samples()
-        return StatsMerger.merge(perWorker, extra: server + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs)
+        return StatsMerger.merge(perWorker, extra: server + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
     }
 
     public func clustersText() async -> String {

@@ -24,6 +24,9 @@ public final class SkiffServer: Sendable {
     public let tls: TLSContextRegistry
     /// Tag extraction for `/stats/prometheus`, from the bootstrap's `stats_config`.
     public let statsTags: TagProducer
+    /// Trace exporters, shared by the workers.
+    let spanSinks: SpanSinks
+    private let reference = ServerReference()
     /// Wake the health checker and outlier detection's tick when clusters or hosts change.
     let healthCheckDoorbell = Doorbell()
     let outlierDoorbell = Doorbell()
@@ -67,6 +70,8 @@ public final class SkiffServer: Sendable {
     ) {
         self.tls = tls
         self.statsTags = (try? TagProducer(snapshot.stats)) ?? .defaults
+        let reference = self.reference
+        self.spanSinks = SpanSinks { provider in reference.value?.makeSpanSink(provider) }
         self.snapshot = snapshot
         self.options = options
         self.group = group
@@ -85,6 +90,15 @@ public final class SkiffServer: Sendable {
             workers.append(worker)
         }
         let server = SkiffServer(snapshot: snapshot, options: options, group: group, workers: workers, tls: tls)
+        server.reference.set(server)
+        for worker in workers {
+            let sinks = server.spanSinks
+            try await worker.eventLoop.submit {
+                worker.value.spanSinks = sinks
+                worker.value.nodeID = snapshot.node.id
+                worker.value.tailSampling = options.tailSampling
+            }.get()
+        }
         if let dynamic = snapshot.dynamic {
             let ads = ADSClient(config: dynamic, snapshot: snapshot, sink: server, logger: options.logger)
             server.state.withLock {
@@ -171,6 +185,8 @@ public final class SkiffServer: Sendable {
             }
             await self.closeListenersAndDrain()
             await self.closeAdmin()
+            self.stopSpanSinks()
+            self.reference.clear()
             for task in self.state.withLock({ $0.sdsTasks }) { task.cancel() }
             group.cancelAll()
             await group.waitForAll()
@@ -192,6 +208,8 @@ public final class SkiffServer: Sendable {
     public func stop() async {
         await closeListenersAndDrain()
         await closeAdmin()
+        stopSpanSinks()
+        reference.clear()
         await shutdownLoops()
     }
 

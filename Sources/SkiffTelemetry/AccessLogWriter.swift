@@ -122,7 +122,7 @@ public final class AccessLogBuffer {
     private let eventLoop: any EventLoop
     private var buffer: ByteBuffer
     private var lines = 0
-    private var flushScheduled = false
+    private let flushTimer = FlushTimer()
     static let batchBytes = 64 * 1024
     /// Envoy's default `file_flush_interval_msec` is 1 s; lines appear sooner here.
     static let flushInterval: TimeAmount = .milliseconds(100)
@@ -138,12 +138,8 @@ public final class AccessLogBuffer {
         lines += 1
         if buffer.readableBytes >= Self.batchBytes {
             flush()
-        } else if !flushScheduled {
-            flushScheduled = true
-            eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.flushInterval) { [weak self] in
-                self?.flushScheduled = false
-                self?.flush()
-            }
+        } else {
+            flushTimer.arm(on: eventLoop, after: Self.flushInterval) { [weak self] in self?.flush() }
         }
     }
 

@@ -19,6 +19,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case networkRBAC = "rbac"
     /// `filesystem.*`: the access log writers (filled by the server, not by workers).
     case filesystem
+    /// `tracing.<tracer>.*`: the span exporters (filled by the server).
+    case tracing
 
     /// The Prometheus label Envoy's default tag extractors give this family's scope.
     public var scopeLabel: String? {
@@ -29,7 +31,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return "envoy_tcp_prefix"
         case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
         case .networkRBAC: return "envoy_rbac_prefix"
-        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem: return nil
+        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing: return nil
         }
     }
 
@@ -57,7 +59,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return TCPStat.counters
         case .localRateLimit: return LocalRateLimitStat.counters
         case .networkRBAC: return RBACStat.counters
-        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing: return []
         }
     }
 
@@ -77,7 +79,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing: return []
         }
     }
 }
@@ -193,6 +195,8 @@ public enum HTTPStat {
         "rbac.allowed", "rbac.denied", "rbac.shadow_allowed", "rbac.shadow_denied",
         "downstream_cx_http2_total", "downstream_rq_http2_total", "downstream_cx_drain_close", "downstream_rq_ws_on_non_ws_route",
         "downstream_cx_upgrades_total",
+        "tracing.random_sampling", "tracing.service_forced", "tracing.client_enabled", "tracing.not_traceable", "tracing.health_check",
+        "tracing.tail_kept",
     ]
     static let gauges = [
         "downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults",
@@ -237,6 +241,13 @@ public enum HTTPStat {
     public static let cxDrainClose = StatCounter(30)
     public static let rqWsOnNonWsRoute = StatCounter(31)
     public static let cxUpgradesTotal = StatCounter(32)
+    /// The tracing decision per request (Envoy's `http.<prefix>.tracing.*`).
+    public static let tracingRandomSampling = StatCounter(33)
+    public static let tracingServiceForced = StatCounter(34)
+    public static let tracingClientEnabled = StatCounter(35)
+    public static let tracingNotTraceable = StatCounter(36)
+    /// Skiff's tail decision kept a span head sampling had dropped.
+    public static let tracingTailKept = StatCounter(38)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

@@ -55,6 +55,28 @@ public final class Worker {
         return buffer
     }
 
+    /// `node.id`, for the spans' `node_id` tag.
+    public var nodeID = ""
+    /// The server's trace exporters.
+    public var spanSinks: SpanSinks?
+    /// Spans head sampling dropped but the outcome keeps (Skiff's tail decision).
+    public var tailSampling = TailSampling()
+
+    /// This worker's span batches, one per tracer (created on first use; nil when the tracer's
+    /// exporter cannot be built, e.g. its collector cluster has no endpoint).
+    private var spanBuffers: [TracingConfig.Provider: SpanBuffer] = [:]
+
+    public func spanBuffer(_ provider: TracingConfig.Provider) -> SpanBuffer? {
+        if let existing = spanBuffers[provider] { return existing }
+        guard let sink = spanSinks?.sink(for: provider) else { return nil }
+        let buffer = SpanBuffer(sink: sink, eventLoop: eventLoop)
+        spanBuffers[provider] = buffer
+        return buffer
+    }
+
+    /// Spans dropped because this worker's buffers were full.
+    public var droppedSpans: Int { spanBuffers.values.reduce(0) { $0 + $1.dropped } }
+
     /// Appends `record`'s line to each access log whose filter admits it.
     public func writeAccessLogs(_ logs: [AccessLogConfig], _ record: AccessLogRecord) {
         for log in logs {

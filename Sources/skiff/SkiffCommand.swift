@@ -41,6 +41,12 @@ struct SkiffCommand: AsyncParsableCommand {
     @Option(help: "serve or validate.")
     var mode: String = "serve"
 
+    @Flag(name: .customLong("trace-keep-failed"), help: "Export the span of every failed request (5xx or reset), even when head sampling dropped it.")
+    var traceKeepFailed = false
+
+    @Option(name: .customLong("trace-keep-slower-than-ms"), help: "Export the span of every request at least this slow, even when head sampling dropped it.")
+    var traceKeepSlowerThanMs: Int?
+
     // Envoy flags that do not apply to Skiff: accepted so launchers keep working.
     @Option(name: .customLong("base-id")) var baseID: String?
     @Flag(name: .customLong("disable-hot-restart")) var disableHotRestart = false
@@ -74,9 +80,12 @@ struct SkiffCommand: AsyncParsableCommand {
             print("configuration '\(configPath ?? "--config-yaml")' OK")
             return
         }
-        let options = ServerOptions(
+        var options = ServerOptions(
             concurrency: concurrency ?? System.coreCount, drainTime: .seconds(Int64(drainTimeSeconds)),
             logger: logger, commandLine: CommandLine.arguments, trimStartupMemory: true
+        )
+        options.tailSampling = TailSampling(
+            keepFailed: traceKeepFailed, keepSlowerThanNanos: traceKeepSlowerThanMs.map { UInt64(max($0, 0)) * 1_000_000 }
         )
         let server = try await SkiffServer.start(snapshot, options: options)
         if let admin = server.adminAddress {

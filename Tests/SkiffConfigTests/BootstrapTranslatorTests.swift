@@ -111,9 +111,9 @@ struct BootstrapTranslatorTests {
     }
 
     @Test func unsupportedFieldNamesItsPath() {
-        let yaml = minimal.replacingFirst("stat_prefix: ingress", with: "stat_prefix: ingress\n          tracing: { random_sampling: { value: 1 } }")
+        let yaml = minimal.replacingFirst("stat_prefix: ingress", with: "stat_prefix: ingress\n          add_user_agent: true")
         let error = configError(yaml)
-        #expect(error?.path == "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing")
+        #expect(error?.path == "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.add_user_agent")
     }
 
     @Test func unknownClusterIsRejected() {

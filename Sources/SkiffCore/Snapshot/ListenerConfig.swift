@@ -111,6 +111,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var maxRequestsPerConnection: Int?
     /// `codec_type` (default AUTO) and `http2_protocol_options`.
     public var codecType: HTTPCodecType = .auto
+    /// `tracing`, when the connection manager traces requests.
+    public var tracing: TracingConfig?
     public var http2 = HTTP2Options()
     /// `upgrade_configs` `upgrade_type`s that are enabled (e.g. `websocket`), lowercased.
     public var upgradeTypes: Set<String> = []

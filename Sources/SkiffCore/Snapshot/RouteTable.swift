@@ -92,6 +92,8 @@ public struct Route: Sendable {
     /// connection manager's rules; `rbacDisabled` when the override has none.
     public var rbac: RBACFilterConfig? = nil
     public var rbacDisabled = false
+    /// `decorator.operation`: the name of this route's trace spans.
+    public var decoratorOperation: String? = nil
 
     public init(
         name: String, match: RouteMatch, action: RouteAction,

@@ -14,10 +14,10 @@ enum PythonPeer {
     }
 
     /// Starts `script server --port P` and waits until the port accepts. Stop it with `stop`.
-    static func startServer(_ script: String, port: Int) async throws -> Process {
+    static func startServer(_ script: String, port: Int, arguments: [String] = []) async throws -> Process {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", Self.script(script), "server", "--port", String(port)]
+        server.arguments = ["python3", Self.script(script), "server", "--port", String(port)] + arguments
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
