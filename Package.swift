@@ -248,6 +248,7 @@ let package = Package(
             name: "SkiffTelemetryTests",
             dependencies: [
                 "SkiffTelemetry", "SkiffCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -262,6 +263,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "SkiffServer", "SkiffConfig", "SkiffCore", "SkiffTLS",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -44,13 +44,14 @@ public enum BootstrapLoader {
                 throw ConfigError("", "invalid YAML: \(error)")
             }
         }
-        guard tree is [String: Any] else {
+        guard let object = tree as? [String: Any] else {
             throw ConfigError("", "the bootstrap must be a YAML or JSON object")
         }
-        try TypedConfigRegistry.checkTypeURLs(in: tree, path: FieldPath())
+        let root = IstioExtensions.stripConfigs(object)
+        try TypedConfigRegistry.checkTypeURLs(in: root, path: FieldPath())
         let json: Data
         do {
-            json = try JSONSerialization.data(withJSONObject: normalize(tree))
+            json = try JSONSerialization.data(withJSONObject: normalize(root))
         } catch {
             throw ConfigError("", "cannot convert YAML to JSON: \(error.localizedDescription)")
         }

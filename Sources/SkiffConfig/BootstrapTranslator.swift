@@ -20,7 +20,8 @@ public enum BootstrapTranslator {
             bootstrap.node, allowed: ["id", "cluster", "metadata", "locality", "user_agent_name", "user_agent_version"],
             at: root / "node"
         )
-        let node = NodeInfo(id: bootstrap.node.id, cluster: bootstrap.node.cluster)
+        var node = NodeInfo(id: bootstrap.node.id, cluster: bootstrap.node.cluster)
+        node.istio = IstioExtensions.metadata(bootstrap.node)
 
         var admin: SocketAddressConfig?
         if bootstrap.hasAdmin {

@@ -61,6 +61,9 @@ enum HTTPConnectionManagerTranslator {
             config.http2 = try http2Options(hcm.http2ProtocolOptions, at: path / "http2_protocol_options")
         }
         config.accessLogs = try AccessLogTranslator.translate(hcm.accessLog, at: path / "access_log")
+        if hcm.httpFilters.contains(where: { IstioExtensions.isStatsFilter($0.name) }) {
+            config.istioStats = .destination  // an outbound listener makes it .source
+        }
         if hcm.hasTracing {
             config.tracing = try TracingTranslator.translate(hcm.tracing, at: path / "tracing", clusters: clusters)
         }
@@ -167,6 +170,7 @@ enum HTTPConnectionManagerTranslator {
         }
         for (index, filter) in filters.enumerated() {
             let filterPath = path / index
+            if IstioExtensions.isStatsFilter(filter.name) || IstioExtensions.isIgnored(filter.name) { continue }
             var typeName = ""
             if case .typedConfig(let any) = filter.configType {
                 typeName = any.typeURL.split(separator: "/").last.map(String.init) ?? ""

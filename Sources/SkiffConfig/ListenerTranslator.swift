@@ -40,11 +40,17 @@ enum ListenerTranslator {
             ? max(Int(listener.perConnectionBufferLimitBytes.value), 1024) : 1024 * 1024
         let statPrefix = listener.statPrefix.isEmpty ? address.statName : listener.statPrefix
         if listener.trafficDirection == .outbound {
-            // Spans from an outbound listener are CLIENT spans named `egress`.
+            // Spans from an outbound listener are CLIENT spans named `egress`; Istio's metrics
+            // are reported by the source.
             for index in chains.indices {
-                if case .httpConnectionManager(var hcm) = chains[index].filter, hcm.tracing != nil {
-                    hcm.tracing?.egress = true
+                switch chains[index].filter {
+                case .httpConnectionManager(var hcm):
+                    if hcm.tracing != nil { hcm.tracing?.egress = true }
+                    if hcm.istioStats != nil { hcm.istioStats = .source }
                     chains[index].filter = .httpConnectionManager(hcm)
+                case .tcpProxy(var tcp):
+                    if tcp.istioStats != nil { tcp.istioStats = .source }
+                    chains[index].filter = .tcpProxy(tcp)
                 }
             }
         }
@@ -108,15 +114,25 @@ enum ListenerTranslator {
         }
         let filterPath = path / "filters" / (chain.filters.count - 1)
         var networkRBAC: RBACFilterConfig?
+        var istioStats = false
         for (index, filter) in chain.filters.dropLast().enumerated() {
             let leadingPath = path / "filters" / index
+            if IstioExtensions.isStatsFilter(filter.name) {
+                istioStats = true
+                continue
+            }
+            if IstioExtensions.isIgnored(filter.name) { continue }
             guard case .typedConfig(let any) = filter.configType, any.typeURL.hasSuffix("/" + RBACTranslator.networkType), networkRBAC == nil else {
                 throw leadingPath.error("network filter \"\(filter.name)\" is not supported yet before the terminal filter (one envoy.filters.network.rbac)")
             }
             let message = try unpack(Envoy_Extensions_Filters_Network_Rbac_V3_RBAC.self, from: any, at: leadingPath / "typed_config")
             networkRBAC = try RBACTranslator.network(message, at: leadingPath / "typed_config")
         }
-        let filter = try networkFilter(terminal, at: filterPath, clusters: clusters)
+        var filter = try networkFilter(terminal, at: filterPath, clusters: clusters)
+        if istioStats, case .tcpProxy(var tcp) = filter {
+            tcp.istioStats = .destination  // the listener's direction decides; see translate
+            filter = .tcpProxy(tcp)
+        }
         var out = FilterChainConfig(name: chain.name, destinationPort: port, filter: filter, fingerprint: Fingerprint.of(chain))
         out.serverNames = serverNames
         out.transportProtocol = transportProtocol

@@ -14,7 +14,7 @@ extension SkiffServer: AdminBackend {
 
     /// Every stat, whatever `stats_matcher` hides (the drain logic reads active requests here).
     func allStatsSamples() async -> [StatSample] {
-        let perWorker = await perWorker { $0.stats.samples() }
+        let perWorker = await perWorker { $0.stats.samples() + $0.istio.samples() }
         let server: [StatSample] = [
             StatSample(family: .server, scope: "", suffix: "live", kind: .gauge, value: isLiveNow ? 1 : 0),
             StatSample(family: .server, scope: "", suffix: "uptime", kind: .gauge, value: Int64(uptimeSeconds)),

@@ -96,6 +96,7 @@ public final class SkiffServer: Sendable {
             try await worker.eventLoop.submit {
                 worker.value.spanSinks = sinks
                 worker.value.nodeID = snapshot.node.id
+                worker.value.localIstio = snapshot.node.istio
                 worker.value.tailSampling = options.tailSampling
             }.get()
         }

@@ -25,7 +25,9 @@ public enum PrometheusRenderer {
             if options.usedOnly, !sample.isUsed { continue }
             let dotted = sample.envoyName
             if let filter = options.filter, (try? filter.firstMatch(in: dotted)) == nil { continue }
-            let (metric, tagged) = series(dotted, tags: tags)
+            let (metric, tagged) = sample.family == .istio
+                ? (sample.suffix, sample.labels.map { (name: $0.name, value: $0.value) })
+                : series(dotted, tags: tags)
             let labels = tagged.map { "\($0.name)=\"\(escape($0.value))\"" }
             var lines = families[metric]?.lines ?? []
             if let kind = families[metric]?.kind, kind != sample.kind { continue }

@@ -21,6 +21,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case filesystem
     /// `tracing.<tracer>.*`: the span exporters (filled by the server).
     case tracing
+    /// Istio's standard metrics (`istio_requests_total`, ...): labelled series of their own.
+    case istio
 
     /// The Prometheus label Envoy's default tag extractors give this family's scope.
     public var scopeLabel: String? {
@@ -31,7 +33,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return "envoy_tcp_prefix"
         case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
         case .networkRBAC: return "envoy_rbac_prefix"
-        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing: return nil
+        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing, .istio: return nil
         }
     }
 
@@ -59,7 +61,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return TCPStat.counters
         case .localRateLimit: return LocalRateLimitStat.counters
         case .networkRBAC: return RBACStat.counters
-        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing, .istio: return []
         }
     }
 
@@ -79,7 +81,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing, .istio: return []
         }
     }
 }

@@ -125,6 +125,9 @@ public struct StatSample: Sendable, Equatable {
     public var value: Int64
     /// Set for `.histogram` samples.
     public var histogram: HistogramValue?
+    /// Labels the stat carries itself (Istio's metrics); empty for Envoy's stats, whose labels
+    /// come from tag extraction.
+    public var labels: [StatLabel] = []
 
     public init(family: StatFamily, scope: String, suffix: String, kind: Kind, value: Int64) {
         self.family = family
@@ -136,7 +139,10 @@ public struct StatSample: Sendable, Equatable {
 
     /// The Envoy dotted name: `cluster.backend.upstream_rq_total`.
     public var envoyName: String {
-        Self.envoyName(family: family, scope: scope, suffix: suffix)
+        if family == .istio {
+            return suffix + "{" + labels.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ",") + "}"
+        }
+        return Self.envoyName(family: family, scope: scope, suffix: suffix)
     }
 
     public static func envoyName(family: StatFamily, scope: String, suffix: String) -> String {

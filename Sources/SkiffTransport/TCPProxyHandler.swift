@@ -36,6 +36,8 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     private var closed = false
     /// The connection's access log record (nil without `access_log`).
     private var log: AccessLogRecord?
+    /// `istio.stats`: the connection's series and bytes each way (nil without the filter).
+    private var istio: (labels: IstioStats.Labels, received: UInt64, sent: UInt64)?
     private var logStart: UInt64 = 0
 
     public init(config: TCPProxyConfig, worker: Worker) {
@@ -93,6 +95,11 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         }
         self.cluster = cluster
         log?.upstreamCluster = name
+        if let reporter = config.istioStats, istio == nil {
+            let labels = Self.istioLabels(reporter, cluster: name, local: worker.localIstio)
+            worker.istio.recordTCPOpened(labels)
+            istio = (labels, 0, 0)
+        }
         guard let host = cluster.pickHost(random: &worker.random) else {
             log?.responseFlags = [.noHealthyUpstream]
             closeBoth()
@@ -183,6 +190,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         let buffer = unwrapInboundIn(data)
         touch()
         log?.bytesReceived += buffer.readableBytes
+        istio?.received &+= UInt64(buffer.readableBytes)
         stats.increment(TCPStat.rxBytes, by: UInt64(buffer.readableBytes))
         cluster?.stats.increment(ClusterStat.cxTxBytes, by: UInt64(buffer.readableBytes))
         if let upstream {
@@ -233,6 +241,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
     public func relayed(_ buffer: ByteBuffer) {
         touch()
         log?.bytesSent += buffer.readableBytes
+        istio?.sent &+= UInt64(buffer.readableBytes)
         stats.increment(TCPStat.txBytes, by: UInt64(buffer.readableBytes))
         cluster?.stats.increment(ClusterStat.cxRxBytes, by: UInt64(buffer.readableBytes))
         context?.write(wrapOutboundOut(buffer), promise: nil)
@@ -259,6 +268,19 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         flushThenClose()
     }
 
+    /// Istio's TCP labels: this workload on its side, the peer `unknown`, the destination service
+    /// from the cluster's Istio name when it has one.
+    static func istioLabels(_ reporter: IstioReporter, cluster: String, local: IstioMetadata) -> IstioStats.Labels {
+        let service = IstioServiceName.fromCluster(cluster) ?? ("unknown", "unknown", reporter == .destination ? local.namespace : "unknown")
+        return IstioStats.Labels(
+            reporter: reporter, source: reporter == .source ? local : IstioMetadata(), sourcePrincipal: "unknown",
+            destination: reporter == .destination ? local : IstioMetadata(), destinationPrincipal: "unknown",
+            destinationService: service.0, destinationServiceName: service.1, destinationServiceNamespace: service.2,
+            requestProtocol: "tcp", responseCode: "", grpcResponseStatus: "", responseFlags: "-",
+            connectionSecurityPolicy: reporter == .destination ? "none" : "unknown"
+        )
+    }
+
     // MARK: Teardown
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -266,6 +288,10 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         idleTimer?.cancel()
         idleTimer = nil
         upstream?.relayClosed()
+        if let istio {
+            self.istio = nil
+            worker.istio.recordTCPClosed(istio.labels, sent: istio.sent, received: istio.received)
+        }
         if var record = log {
             log = nil
             record.durationNanos = ContinuousClockReading.now() - logStart

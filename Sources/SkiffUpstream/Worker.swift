@@ -37,6 +37,7 @@ public final class Worker {
         self.eventLoop = eventLoop
         self.index = index
         self.stats = WorkerStats(config: statsConfig)
+        self.istio = IstioStats(config: statsConfig)
         self.tls = tls
         self.logger = logger
         self.clusters = ClusterManager(eventLoop: eventLoop, stats: stats, tls: tls)
@@ -59,6 +60,9 @@ public final class Worker {
     public var nodeID = ""
     /// The server's trace exporters.
     public var spanSinks: SpanSinks?
+    /// Istio's standard metrics on this worker, and this workload's labels for them.
+    public let istio: IstioStats
+    public var localIstio = IstioMetadata()
     /// Spans head sampling dropped but the outcome keeps (Skiff's tail decision).
     public var tailSampling = TailSampling()
 

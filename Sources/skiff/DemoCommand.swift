@@ -5,6 +5,7 @@ import NIOPosix
 import SkiffConfig
 import SkiffCore
 import SkiffServer
+import SkiffTelemetry
 import SkiffTLS
 
 /// `skiff demo`: Skiff's main job on a built-in default, all on 127.0.0.1.
@@ -79,13 +80,16 @@ struct DemoCommand: AsyncParsableCommand {
             host: "127.0.0.1", port: proxy.port!, requests: requests, connections: connections, group: appGroup
         )
         print(report.render())
-        let stats = Dictionary(await server.statsSamples().map { ($0.envoyName, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let samples = await server.statsSamples()
+        let stats = Dictionary(samples.map { ($0.envoyName, $0.value) }, uniquingKeysWith: { a, _ in a })
         print("""
             retries:   \(stats["cluster.v2.upstream_rq_retry"] ?? 0) (\(stats["cluster.v2.upstream_rq_retry_success"] ?? 0) succeeded) — the broken v2 pod's 503s never reached a client
             ejections: \(stats["cluster.v2.outlier_detection.ejections_enforced_total"] ?? 0) (active now: \(stats["cluster.v2.outlier_detection.ejections_active"] ?? 0)) — after 3 consecutive 5xx it is out of rotation for 30 s
             mTLS:      \(stats["cluster.v1.ssl.handshake"] ?? 0) handshake(s) to v1's sidecar (\(stats["listener.v1_inbound.ssl.handshake"] ?? 0) accepted, SAN-checked both ways); v1 saw its caller as \(report.peers["v1"] ?? "(none)")
             """)
         let admin = server.adminAddress.map { "http://127.0.0.1:\($0.port!)" } ?? "(none)"
+        print("\nPrometheus: scrape \(admin)/stats/prometheus (Envoy's names and labels; a few series now):")
+        print(DemoMetrics.keySeries(samples))
         print("""
 
             admin:   \(admin)/stats/prometheus   \(admin)/clusters   \(admin)/config_dump   \(admin)/certs
@@ -291,4 +295,21 @@ func freePort() throws -> Int {
     }
     guard bound else { throw CocoaError(.fileWriteUnknown) }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// The series an operator looks at first, as Prometheus scrapes them.
+enum DemoMetrics {
+    static func keySeries(_ samples: [StatSample]) -> String {
+        let wanted = ["envoy_http_downstream_rq_xx{", "envoy_cluster_upstream_rq_xx{", "envoy_cluster_upstream_rq_retry{",
+                      "envoy_cluster_outlier_detection_ejections_enforced_total{"]
+        var lines = PrometheusRenderer.render(samples).split(separator: "\n").filter { line in
+            wanted.contains { line.hasPrefix($0) } && !line.hasSuffix(" 0") && !line.contains("\"admin\"")
+        }.map { "  " + $0 }
+        if let latency = samples.first(where: { $0.envoyName == "http.demo.downstream_rq_time" })?.histogram, latency.count > 0 {
+            let p50 = latency.quantile(50).map(statNumber) ?? "-", p99 = latency.quantile(99).map(statNumber) ?? "-"
+            lines.append("  envoy_http_downstream_rq_time (histogram): \(latency.count) requests, p50 ≈ \(p50) ms, p99 ≈ \(p99) ms")
+            lines.append("    PromQL: histogram_quantile(0.99, sum(rate(envoy_http_downstream_rq_time_bucket[1m])) by (le))")
+        }
+        return lines.joined(separator: "\n")
+    }
 }

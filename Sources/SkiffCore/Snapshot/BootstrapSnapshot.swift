@@ -47,6 +47,8 @@ public struct BootstrapSnapshot: Sendable {
 public struct NodeInfo: Sendable, Equatable {
     public var id: String
     public var cluster: String
+    /// Istio's workload metadata from `node.metadata` (for the `istio.stats` filter's labels).
+    public var istio = IstioMetadata()
 
     public init(id: String, cluster: String) {
         self.id = id

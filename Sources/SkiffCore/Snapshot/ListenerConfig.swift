@@ -113,6 +113,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var codecType: HTTPCodecType = .auto
     /// `tracing`, when the connection manager traces requests.
     public var tracing: TracingConfig?
+    /// The `istio.stats` filter: Istio's standard metrics, reported as this direction.
+    public var istioStats: IstioReporter?
     public var http2 = HTTP2Options()
     /// `upgrade_configs` `upgrade_type`s that are enabled (e.g. `websocket`), lowercased.
     public var upgradeTypes: Set<String> = []
@@ -150,6 +152,8 @@ public struct TCPProxyConfig: Sendable {
     public var maxConnectAttempts: Int
     /// `access_log`: a line per connection when it closes.
     public var accessLogs: [AccessLogConfig] = []
+    /// The `istio.stats` network filter ahead of the proxy.
+    public var istioStats: IstioReporter?
 
     public init(statPrefix: String, target: ClusterTarget, idleTimeout: TimeAmount?, maxConnectAttempts: Int) {
         self.statPrefix = statPrefix
