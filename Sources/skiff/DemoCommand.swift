@@ -306,8 +306,9 @@ enum DemoMetrics {
             wanted.contains { line.hasPrefix($0) } && !line.hasSuffix(" 0") && !line.contains("\"admin\"")
         }.map { "  " + $0 }
         if let latency = samples.first(where: { $0.envoyName == "http.demo.downstream_rq_time" })?.histogram, latency.count > 0 {
-            let p50 = latency.quantile(50).map(statNumber) ?? "-", p99 = latency.quantile(99).map(statNumber) ?? "-"
-            lines.append("  envoy_http_downstream_rq_time (histogram): \(latency.count) requests, p50 ≈ \(p50) ms, p99 ≈ \(p99) ms")
+            let p50 = latency.quantile(50).map { String(format: "%.1f", $0) } ?? "-"
+            let p99 = latency.quantile(99).map { String(format: "%.1f", $0) } ?? "-"
+            lines.append("  envoy_http_downstream_rq_time (histogram): \(latency.count) requests, p50 ≈ \(p50) ms, p99 ≈ \(p99) ms (within Envoy's buckets)")
             lines.append("    PromQL: histogram_quantile(0.99, sum(rate(envoy_http_downstream_rq_time_bucket[1m])) by (le))")
         }
         return lines.joined(separator: "\n")
