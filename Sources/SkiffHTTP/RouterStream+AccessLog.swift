@@ -14,7 +14,8 @@ extension RouterStream {
         record.path = request.uri
         record.authority = request.headers.first(name: "host") ?? ""
         record.requestHeaders = request.headers
-        record.protocolName = connection.isHTTP2Stream ? "HTTP/2" : "HTTP/\(request.version.major).\(request.version.minor)"
+        record.protocolName = connection.isHTTP2Stream ? "HTTP/2"
+            : request.version == .http1_1 ? "HTTP/1.1" : "HTTP/\(request.version.major).\(request.version.minor)"
         record.downstreamRemoteIP = connection.remoteIP
         record.downstreamRemotePort = connection.remotePort
         record.downstreamLocalIP = connection.localIP
@@ -30,7 +31,7 @@ extension RouterStream {
     /// An attempt picked `host` (logged even when connecting to it then fails, as Envoy does).
     func logAttempt(on host: UpstreamHost) {
         guard log != nil else { return }
-        log?.upstreamHost = AccessLogFormatter.address(host.address.ipAddress, host.address.port)
+        log?.upstreamHost = host.displayName
         log?.upstreamAttempts = attempt
     }
 
@@ -51,8 +52,8 @@ extension RouterStream {
 
     /// Finishes the record: duration, cluster, upstream failure.
     func finishLog(flag: ResponseFlag?) -> AccessLogRecord? {
-        guard var record = log else { return nil }
-        log = nil
+        // Moved out, not copied: a copy would retain and release every field of the record.
+        guard var record = log.take() else { return nil }
         if let flag, !record.responseFlags.contains(flag) { record.responseFlags.append(flag) }
         record.durationNanos = ContinuousClockReading.now() - logStart
         record.upstreamCluster = cluster?.config.name
