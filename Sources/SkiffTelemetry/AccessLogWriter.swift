@@ -135,6 +135,16 @@ public final class AccessLogBuffer {
 
     public func append(_ line: String) {
         buffer.writeString(line)
+        lineAppended()
+    }
+
+    /// Formats `record`'s line straight into the batch (no line string in between).
+    public func append(_ format: AccessLogFormat, _ record: AccessLogRecord) {
+        AccessLogFormatter.write(format, record, into: &buffer)
+        lineAppended()
+    }
+
+    private func lineAppended() {
         lines += 1
         if buffer.readableBytes >= Self.batchBytes {
             flush()

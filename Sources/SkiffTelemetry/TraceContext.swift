@@ -27,9 +27,21 @@ public struct TraceContext: Sendable, Equatable {
         Hex.string(traceIDHigh) + Hex.string(traceIDLow)
     }
 
-    /// `traceparent` for a child whose span is `spanID`.
+    /// `traceparent` for a child whose span is `spanID` (written in place: one allocation).
     public func traceparent(spanID: UInt64, sampled: Bool) -> String {
-        "00-\(traceIDHex)-\(Hex.string(spanID))-\(sampled ? "01" : "00")"
+        String(unsafeUninitializedCapacity: 55) { out in
+            out[0] = UInt8(ascii: "0")
+            out[1] = UInt8(ascii: "0")
+            out[2] = UInt8(ascii: "-")
+            Hex.write(traceIDHigh, into: out, at: 3)
+            Hex.write(traceIDLow, into: out, at: 19)
+            out[35] = UInt8(ascii: "-")
+            Hex.write(spanID, into: out, at: 36)
+            out[52] = UInt8(ascii: "-")
+            out[53] = UInt8(ascii: "0")
+            out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            return 55
+        }
     }
 
     /// W3C Trace Context: `00-<32 hex>-<16 hex>-<2 hex>`.
@@ -106,10 +118,14 @@ public enum Hex {
     /// Sixteen lowercase hex digits.
     public static func string(_ value: UInt64) -> String {
         String(unsafeUninitializedCapacity: 16) { buffer in
-            for index in 0..<16 {
-                buffer[index] = digits[Int((value >> UInt64(60 - 4 * index)) & 0xf)]
-            }
+            write(value, into: buffer, at: 0)
             return 16
+        }
+    }
+
+    static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<16 {
+            buffer[offset + index] = digits[Int((value >> UInt64(60 - 4 * index)) & 0xf)]
         }
     }
 

@@ -37,8 +37,10 @@ public enum TraceSampling {
 
     /// The decision and the request id as it goes upstream (rewritten when the id is a UUID).
     public static func decide(requestID: String, config: TracingConfig, clientTraceID: Bool) -> (reason: Reason, requestID: String) {
-        var id = Array(requestID.utf8)
-        let isUUID = id.count == 36 && [8, 13, 18, 23].allSatisfy { id[$0] == UInt8(ascii: "-") }
+        let utf8 = requestID.utf8
+        guard utf8.count == 36 else { return (.noTrace, requestID) }
+        let id = Array(utf8)
+        let isUUID = id[8] == UInt8(ascii: "-") && id[13] == UInt8(ascii: "-") && id[18] == UInt8(ascii: "-") && id[23] == UInt8(ascii: "-")
         guard isUUID, let value = Hex.parseAnyCase(id[0..<8]) else {
             // Not a UUID: nothing to read a stable decision from, nothing to record it in.
             return (.noTrace, requestID)
@@ -55,8 +57,10 @@ public enum TraceSampling {
         if !enabled(config.overallSampling, sample) {
             reason = .notTraceable
         }
-        if let nibble = reason.nibble, reason != .noTrace { id[14] = nibble }
-        return (reason, String(decoding: id, as: UTF8.self))
+        guard let nibble = reason.nibble, reason != .noTrace, id[14] != nibble else { return (reason, requestID) }
+        var stamped = id
+        stamped[14] = nibble
+        return (reason, String(decoding: stamped, as: UTF8.self))
     }
 
     /// Envoy's `featureEnabled` on a percentage: the sample (0..<10 000) below percent × 100.

@@ -85,7 +85,7 @@ public final class Worker {
     public func writeAccessLogs(_ logs: [AccessLogConfig], _ record: AccessLogRecord) {
         for log in logs {
             if let filter = log.filter, !filter.admits(record) { continue }
-            accessLogBuffer(log.sink)?.append(AccessLogFormatter.line(log.format, record))
+            accessLogBuffer(log.sink)?.append(log.format, record)
         }
     }
 

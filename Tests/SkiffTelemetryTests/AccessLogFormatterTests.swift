@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import SkiffCore
 @testable import SkiffTelemetry
@@ -21,8 +22,23 @@ struct AccessLogFormatterTests {
         return r
     }
 
+    /// The line, checked to be what the workers write straight into their batches too.
     func render(_ format: String, _ r: AccessLogRecord) throws -> String {
-        AccessLogFormatter.line(.text(try AccessLogFormatParser.parse(format)), r)
+        let parsed = AccessLogFormat.text(try AccessLogFormatParser.parse(format))
+        let line = AccessLogFormatter.line(parsed, r)
+        var buffer = ByteBuffer()
+        AccessLogFormatter.write(parsed, r, into: &buffer)
+        #expect(buffer.readString(length: buffer.readableBytes) == line, "write(into:) and line agree")
+        return line
+    }
+
+    @Test func numbersAndMissingValuesWrittenDirectly() throws {
+        var r = record()
+        r.responseCode = 0
+        r.durationNanos = nil
+        r.bytesSent = 1_234_567_890
+        r.startTimeNanos = 1_700_000_000_005_000_000
+        #expect(try render("%START_TIME% %RESPONSE_CODE% %DURATION% %BYTES_SENT% %BYTES_RECEIVED%", r) == "2023-11-14T22:13:20.005Z 0 - 1234567890 10")
     }
 
     @Test func envoysDefaultFormat() throws {
