@@ -54,7 +54,12 @@ public protocol SpanSink: AnyObject, Sendable {
 public final class SpanSinks: Sendable {
     private struct State {
         var sinks: [TracingConfig.Provider: any SpanSink] = [:]
+        /// When building a provider's exporter last failed (its cluster had no endpoint): tried
+        /// again only after `retryAfter`, so a misconfigured tracer costs no work per request.
+        var failedAt: [TracingConfig.Provider: ContinuousClock.Instant] = [:]
     }
+
+    static let retryAfter: Duration = .seconds(5)
 
     private let factory: @Sendable (TracingConfig.Provider) -> (any SpanSink)?
     private let state = Mutex(State())
@@ -66,7 +71,13 @@ public final class SpanSinks: Sendable {
     public func sink(for provider: TracingConfig.Provider) -> (any SpanSink)? {
         state.withLock { state in
             if let existing = state.sinks[provider] { return existing }
-            guard let created = factory(provider) else { return nil }
+            let now = ContinuousClock.now
+            if let failed = state.failedAt[provider], now - failed < Self.retryAfter { return nil }
+            guard let created = factory(provider) else {
+                state.failedAt[provider] = now
+                return nil
+            }
+            state.failedAt[provider] = nil
             state.sinks[provider] = created
             return created
         }
