@@ -10,9 +10,35 @@ import SkiffTelemetry
 /// host in the cluster's Istio name (`outbound|80||reviews.default.svc.cluster.local`); of an
 /// inbound one, the request's authority.
 extension RouterStream {
+    /// Istio's metadata exchange over HTTP headers: an outbound request carries this workload's
+    /// metadata to the destination's sidecar; an inbound response carries it back to the caller's.
+    /// The receiving sidecar reads it for its labels and removes it, so applications never see it.
+    func exchangeIstioMetadata(_ reporter: IstioReporter, request headers: inout HTTPHeaders) {
+        switch reporter {
+        case .source:
+            headers.replaceOrAdd(name: PeerMetadata.header, value: worker.localIstioHeader)
+            headers.replaceOrAdd(name: PeerMetadata.idHeader, value: worker.nodeID)
+        case .destination:
+            headers.remove(name: PeerMetadata.header)
+            headers.remove(name: PeerMetadata.idHeader)
+        }
+    }
+
+    func exchangeIstioMetadata(_ reporter: IstioReporter, response headers: inout HTTPHeaders) {
+        switch reporter {
+        case .source:
+            istioUpstreamPeer = PeerMetadata.decode(headers.first(name: PeerMetadata.header))
+            headers.remove(name: PeerMetadata.header)
+            headers.remove(name: PeerMetadata.idHeader)
+        case .destination:
+            headers.replaceOrAdd(name: PeerMetadata.header, value: worker.localIstioHeader)
+            headers.replaceOrAdd(name: PeerMetadata.idHeader, value: worker.nodeID)
+        }
+    }
+
     func recordIstio(_ reporter: IstioReporter, _ record: AccessLogRecord) {
         let local = worker.localIstio
-        let peer = PeerMetadata.decode(request.headers.first(name: "x-envoy-peer-metadata"))
+        let peer = PeerMetadata.decode(request.headers.first(name: PeerMetadata.header))
         let isGRPCRequest = request.headers.first(name: "content-type")?.hasPrefix("application/grpc") ?? false
         let grpcStatus = record.responseTrailers?.first(name: "grpc-status") ?? record.responseHeaders?.first(name: "grpc-status")
         let service: (String, String, String)
@@ -34,7 +60,7 @@ extension RouterStream {
         case .source:
             source = local
             sourcePrincipal = "unknown"
-            destination = IstioMetadata()
+            destination = istioUpstreamPeer ?? IstioMetadata()
             destinationPrincipal = "unknown"
             policy = "unknown"
         }

@@ -86,6 +86,9 @@ final class RouterStream: UpstreamResponseHandler {
     var logStart: UInt64 = 0
     /// The trace span (nil when the connection manager does not trace).
     var span: ActiveSpan?
+    /// `istio.stats` on an outbound listener: the destination workload, from the metadata its
+    /// sidecar put on the response.
+    var istioUpstreamPeer: IstioMetadata?
 
     init(connection: HTTPConnectionManagerHandler, request: HTTPRequestHead) {
         self.connection = connection
@@ -247,6 +250,7 @@ final class RouterStream: UpstreamResponseHandler {
                 HTTPUpgrade.restoreHeaders(&head.headers, from: request.headers)
             }
             if span != nil { injectTrace(into: &head.headers) }
+            if let reporter = config.istioStats { exchangeIstioMetadata(reporter, request: &head.headers) }
             logUpstreamRequest(head)
             upstream.write(.head(head), flush: false)
             if attempt == 1 {
@@ -366,10 +370,11 @@ final class RouterStream: UpstreamResponseHandler {
         let keepAlive = connection.responseStarting()
         chargeUpstream(code: Int(head.status.code))
         let serviceTime = Int64((ContinuousClockReading.now() - upstreamStart) / 1_000_000)
-        let out = HeaderTransforms.downstreamResponseHead(
+        var out = HeaderTransforms.downstreamResponseHead(
             head, requestVersion: request.version, serviceTimeMs: serviceTime, serverName: config.serverName,
             date: worker.date.current(), mutations: responseMutations, keepAlive: keepAlive
         )
+        if let reporter = config.istioStats { exchangeIstioMetadata(reporter, response: &out.headers) }
         connection.writeResponseHead(out)
         upstreamSucceeded = head.status.code < 500
     }

@@ -4,8 +4,62 @@ import SkiffCore
 /// `NAMESPACE`, `WORKLOAD_NAME`, `CLUSTER_ID` and `LABELS`. Decoded by hand (a few dozen bytes of
 /// protobuf) so the data path needs no protobuf runtime; anything malformed is ignored (nil).
 public enum PeerMetadata {
+    public static let header = "x-envoy-peer-metadata"
+    public static let idHeader = "x-envoy-peer-metadata-id"
     /// Most bytes accepted: a peer cannot make a request cost more than this to decode.
     static let maxBytes = 8192
+
+    /// This workload's metadata as the header value (computed once per worker).
+    public static func encode(_ metadata: IstioMetadata) -> String {
+        var labels: [UInt8] = []
+        for (key, value) in [("app", metadata.app), ("version", metadata.version),
+                             ("service.istio.io/canonical-name", metadata.canonicalService),
+                             ("service.istio.io/canonical-revision", metadata.canonicalRevision)] where value != "unknown" {
+            labels += entry(key, stringValue(value))
+        }
+        var fields: [UInt8] = []
+        for (key, value) in [("NAMESPACE", metadata.namespace), ("WORKLOAD_NAME", metadata.workload), ("CLUSTER_ID", metadata.cluster)]
+        where value != "unknown" {
+            fields += entry(key, stringValue(value))
+        }
+        fields += entry("LABELS", lengthDelimited(5, labels))
+        return base64Encode(fields)
+    }
+
+    /// `fields` map entry: `{ 1: key, 2: Value }`.
+    static func entry(_ key: String, _ value: [UInt8]) -> [UInt8] {
+        lengthDelimited(1, lengthDelimited(1, Array(key.utf8)) + lengthDelimited(2, value))
+    }
+
+    static func stringValue(_ text: String) -> [UInt8] { lengthDelimited(3, Array(text.utf8)) }
+
+    static func lengthDelimited(_ field: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [field << 3 | 2]
+        var length = payload.count
+        repeat {
+            let byte = UInt8(length & 0x7f)
+            length >>= 7
+            out.append(length > 0 ? byte | 0x80 : byte)
+        } while length > 0
+        return out + payload
+    }
+
+    static func base64Encode(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let count = min(3, bytes.count - index)
+            var n = UInt32(bytes[index]) << 16
+            if count > 1 { n |= UInt32(bytes[index + 1]) << 8 }
+            if count > 2 { n |= UInt32(bytes[index + 2]) }
+            for position in 0..<4 {
+                out.append(position <= count ? alphabet[Int((n >> (18 - 6 * UInt32(position))) & 63)] : UInt8(ascii: "="))
+            }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     public static func decode(_ header: String?) -> IstioMetadata? {
         guard let header, header.utf8.count <= maxBytes * 4 / 3 + 4, let bytes = base64(header) else { return nil }

@@ -62,7 +62,11 @@ public final class Worker {
     public var spanSinks: SpanSinks?
     /// Istio's standard metrics on this worker, and this workload's labels for them.
     public let istio: IstioStats
-    public var localIstio = IstioMetadata()
+    public var localIstio = IstioMetadata() {
+        didSet { localIstioHeader = PeerMetadata.encode(localIstio) }
+    }
+    /// `localIstio` as `x-envoy-peer-metadata` sends it.
+    public private(set) var localIstioHeader = PeerMetadata.encode(IstioMetadata())
     /// Spans head sampling dropped but the outcome keeps (Skiff's tail decision).
     public var tailSampling = TailSampling()
 

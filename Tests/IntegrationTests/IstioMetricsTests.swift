@@ -100,10 +100,46 @@ struct IstioMetricsTests {
         return bytes.base64EncodedString()
     }
 
+    /// Two sidecars: productpage's outbound listener calls reviews' inbound one. Each learns the
+    /// other from the metadata exchange headers, which the application never sees.
+    @Test func twoSidecarsLabelEachOther() async throws {
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let dead = try RefusingPort()
+        let reviews = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: dead.port))
+        let productpage = try await ProxyHarness.start(Self.bootstrap(app: reviews.port("inbound"), dead: dead.port)
+            .replacingOccurrences(of: "reviews-v1", with: "productpage-v1")
+            .replacingOccurrences(of: "app: reviews", with: "app: productpage")
+            .replacingOccurrences(of: "canonical-name: reviews", with: "canonical-name: productpage"))
+        let client = try await productpage.client("outbound")
+        for _ in 0..<2 {
+            let response = try await client.get("/reviews/1", host: "reviews.shop.svc.cluster.local:9080")
+            #expect(response.status == 200)
+            #expect(response.header("x-envoy-peer-metadata") == nil, "the caller's sidecar removes the exchange headers")
+        }
+        await client.close()
+        #expect(app.requests.allSatisfy { !$0.headers.contains(name: "x-envoy-peer-metadata") }, "the application never sees them")
+        let callerSide = try await productpage.admin("/stats/prometheus").body
+            .split(separator: "\n").first { $0.hasPrefix("istio_requests_total{reporter=\"source\"") } ?? ""
+        #expect(callerSide.contains(#"source_workload="productpage-v1""#))
+        #expect(callerSide.contains(#"destination_workload="reviews-v1",destination_workload_namespace="shop""#), "\(callerSide)")
+        #expect(callerSide.contains(#"destination_app="reviews""#))
+        #expect(callerSide.hasSuffix(" 2"))
+        let serverSide = try await reviews.admin("/stats/prometheus").body
+            .split(separator: "\n").first { $0.hasPrefix("istio_requests_total{reporter=\"destination\"") } ?? ""
+        #expect(serverSide.contains(#"source_workload="productpage-v1",source_canonical_service="productpage""#), "\(serverSide)")
+        #expect(serverSide.contains(#"destination_workload="reviews-v1""#))
+        #expect(serverSide.hasSuffix(" 2"))
+        await productpage.stop()
+        await reviews.stop()
+        _ = dead
+    }
+
     @Test func standardMetricsWithIstiosLabels() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try await freePort()))
+        let dead = try RefusingPort()
+        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: dead.port))
         let peer = try Self.peerHeader()
 
         let inbound = try await proxy.client("inbound")
@@ -151,5 +187,6 @@ struct IstioMetricsTests {
             #expect(!output.contains("error while linting"), "\(output.prefix(500))")
         }
         await proxy.stop()
+        _ = dead
     }
 }

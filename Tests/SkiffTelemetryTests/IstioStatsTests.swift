@@ -1,5 +1,5 @@
 import SkiffCore
-import SkiffTelemetry
+@testable import SkiffTelemetry
 import SwiftProtobuf
 import Testing
 
@@ -45,6 +45,25 @@ struct IstioStatsTests {
         #expect(PeerMetadata.decode("not base64 !") == nil)
         #expect(PeerMetadata.decode("AAAA") == nil)
         #expect(PeerMetadata.decode(String(repeating: "A", count: 20_000)) == nil, "oversized headers are ignored")
+    }
+
+    /// What Skiff sends decodes as a protobuf Struct (checked with SwiftProtobuf) and back to the
+    /// same metadata.
+    @Test func ownMetadataEncodesAsAStruct() throws {
+        var meta = IstioMetadata()
+        meta.workload = "reviews-v1"
+        meta.namespace = "shop"
+        meta.cluster = "c1"
+        meta.app = "reviews"
+        meta.version = "v1"
+        meta.canonicalService = "reviews"
+        meta.canonicalRevision = "v1"
+        let header = PeerMetadata.encode(meta)
+        #expect(PeerMetadata.decode(header) == meta)
+        let bytes = try #require(PeerMetadata.base64(header))
+        let decoded = try Google_Protobuf_Struct(serializedBytes: bytes)
+        #expect(decoded.fields["WORKLOAD_NAME"]?.stringValue == "reviews-v1")
+        #expect(decoded.fields["LABELS"]?.structValue.fields["app"]?.stringValue == "reviews")
     }
 
     @Test func serviceNamesFromClustersAndHosts() {
