@@ -102,7 +102,7 @@ struct AccessLogTests {
         defer { Task { await app.close() } }
         let failing = try await TestUpstream.start("failing", behavior: .failFirst(1000, status: 503), group: group)
         defer { Task { await failing.close() } }
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let base = NSTemporaryDirectory() + "skiff-access-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
         try FileManager.default.createDirectory(atPath: base + "/envoy", withIntermediateDirectories: true)
@@ -139,7 +139,7 @@ struct AccessLogTests {
     func tcpProxyLinesMatchEnvoys() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let base = NSTemporaryDirectory() + "skiff-tcp-access-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
         func yaml(_ directory: String, cluster: String) -> String {

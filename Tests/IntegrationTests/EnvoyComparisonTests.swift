@@ -24,7 +24,7 @@ struct EnvoyComparisonTests {
         let template = try String(contentsOfFile: Self.sidecarPath, encoding: .utf8)
         let v1 = try await TestUpstream.start("v1", group: group)
         let v2 = try await TestUpstream.start("v2", group: group)
-        let dead = try await freePort()
+        let dead = try refusingPort()
 
         func bootstrap(http: Int, tcp: Int, admin: Int) -> String {
             template

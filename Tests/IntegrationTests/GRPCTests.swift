@@ -14,7 +14,7 @@ struct GRPCTests {
         let server = try await PythonPeer.startServer("grpc_echo.py", port: port)
         defer { PythonPeer.stop(server) }
 
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let proxy = try await ProxyHarness.start(Bootstrap.http(
             routes: """
                 - match: { prefix: "/test.Missing/" }

@@ -72,7 +72,7 @@ struct HealthCheckTests {
     @Test func tcpChecksKeepTrafficAwayFromADeadHost() async throws {
         let live = try await TestUpstream.start("live", group: group)
         defer { Task { await live.close() } }
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let proxy = try await ProxyHarness.start(Self.bootstrap(ports: [dead, live.port], check: "tcp_health_check: {}"))
         try await waitForStat(proxy, "cluster.backend.health_check.healthy", 1)
         try await Task.sleep(for: .milliseconds(300))

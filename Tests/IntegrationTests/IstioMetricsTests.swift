@@ -105,9 +105,9 @@ struct IstioMetricsTests {
     @Test func twoSidecarsLabelEachOther() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let dead = try RefusingPort()
-        let reviews = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: dead.port))
-        let productpage = try await ProxyHarness.start(Self.bootstrap(app: reviews.port("inbound"), dead: dead.port)
+        let dead = try refusingPort()
+        let reviews = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: dead))
+        let productpage = try await ProxyHarness.start(Self.bootstrap(app: reviews.port("inbound"), dead: dead)
             .replacingOccurrences(of: "reviews-v1", with: "productpage-v1")
             .replacingOccurrences(of: "app: reviews", with: "app: productpage")
             .replacingOccurrences(of: "canonical-name: reviews", with: "canonical-name: productpage"))
@@ -132,14 +132,12 @@ struct IstioMetricsTests {
         #expect(serverSide.hasSuffix(" 2"))
         await productpage.stop()
         await reviews.stop()
-        _ = dead
     }
 
     @Test func standardMetricsWithIstiosLabels() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let dead = try RefusingPort()
-        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: dead.port))
+        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try refusingPort()))
         let peer = try Self.peerHeader()
 
         let inbound = try await proxy.client("inbound")
@@ -159,7 +157,8 @@ struct IstioMetricsTests {
         var text = ""
         for _ in 0..<50 {
             text = try await proxy.admin("/stats/prometheus").body
-            if text.contains("istio_tcp_connections_closed_total{") { break }
+            // The TCP series exist from the connection's start; wait for its close to be counted.
+            if text.split(separator: "\n").contains(where: { $0.hasPrefix("istio_tcp_connections_closed_total{") && $0.hasSuffix(" 1") }) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         let source = #"source_workload="productpage-v1",source_canonical_service="productpage",source_canonical_revision="v1",source_workload_namespace="shop",source_principal="unknown",source_app="productpage",source_version="v1",source_cluster="c1""#
@@ -187,6 +186,5 @@ struct IstioMetricsTests {
             #expect(!output.contains("error while linting"), "\(output.prefix(500))")
         }
         await proxy.stop()
-        _ = dead
     }
 }

@@ -122,7 +122,7 @@ struct RetryTests {
     @Test func connectFailuresAreRetriedOnALiveHost() async throws {
         let good = try await TestUpstream.start("good", group: group)
         defer { Task { await good.close() } }
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let proxy = try await ProxyHarness.start(Self.bootstrap(policy: "retry_on: connect-failure\nnum_retries: 3", hosts: [dead, good.port]))
         let client = try await proxy.client()
         for _ in 0..<10 {

@@ -70,7 +70,7 @@ struct StatsTests {
     func prometheusSeriesMatchEnvoys(_ variant: String) async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let dead = try await freePort()
+        let dead = try refusingPort()
         // Each proxy gets its own flaky upstream: its first answer is a 503, retried.
         let flaky = [try await TestUpstream.start("flaky", behavior: .failFirst(1, status: 503), group: group),
                      try await TestUpstream.start("flaky", behavior: .failFirst(1, status: 503), group: group)]
@@ -119,7 +119,7 @@ struct StatsTests {
     func aRealPrometheusScrapesAndAnswersPromQL() async throws {
         let app = try await TestUpstream.start("app", behavior: .delay(.milliseconds(30)), group: group)
         defer { Task { await app.close() } }
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let skiff = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: dead))
         let prometheus = try await PrometheusServer(scraping: "127.0.0.1:\(skiff.adminPort)", path: "/stats/prometheus")
         defer { prometheus.stop() }
@@ -155,7 +155,7 @@ struct StatsTests {
     func promtoolParsesTheOutput() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let skiff = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try await freePort()) + Self.istioStatsConfig)
+        let skiff = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try refusingPort()) + Self.istioStatsConfig)
         try await drive(port: skiff.port())
         let text = try await skiff.admin("/stats/prometheus").body
         await skiff.stop()
@@ -175,7 +175,7 @@ struct StatsTests {
     @Test func histogramsCountEveryRequestInEveryFormat() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try await freePort()) + """
+        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try refusingPort()) + """
             stats_config:
               histogram_bucket_settings:
               - match: { prefix: "cluster.app." }
@@ -212,7 +212,7 @@ struct StatsTests {
     @Test func statsMatcherKeepsOnlyTheIncludedStats() async throws {
         let app = try await TestUpstream.start("app", group: group)
         defer { Task { await app.close() } }
-        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try await freePort()) + #"""
+        let proxy = try await ProxyHarness.start(Self.bootstrap(app: app.port, dead: try refusingPort()) + #"""
             stats_config:
               stats_matcher:
                 inclusion_list:

@@ -351,7 +351,7 @@ struct TLSTests {
         defer { pki.cleanUp(); Task { await app.close() } }
         let silent = try await ServerBootstrap(group: group).childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
             .bind(host: "127.0.0.1", port: 0).get()
-        let dead = try await freePort()
+        let dead = try refusingPort()
         let upstreamTLS = """
             transport_socket:
               name: envoy.transport_sockets.tls

@@ -141,7 +141,7 @@ struct TracingTests {
         let collector = try await PythonPeer.startServer("trace_collector.py", port: httpPort, arguments: ["--grpc-port", String(grpcPort)])
         defer { PythonPeer.stop(collector) }
         try await PythonPeer.waitForPort(grpcPort, what: "trace_collector.py (gRPC)")
-        let dead = try await freePort()
+        let dead = try refusingPort()
 
         let envoyApp = try await TestUpstream.start("app", group: group)
         defer { Task { await envoyApp.close() } }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,10 +100,18 @@ func freePort() async throws -> Int {
     return port
 }
 
+/// A port that refuses connections for the rest of the test run (see `RefusingPort`): what a
+/// test's "dead upstream" should be. Kept open until the process exits (a handful of sockets).
+func refusingPort() throws -> Int {
+    let port = try RefusingPort()
+    RefusingPort.kept.withLock { $0.append(port) }
+    return port.port
+}
+
 /// A port on 127.0.0.1 that refuses connections for as long as this value lives: bound, never
 /// listening, so no other socket (a proxy's listener picking an ephemeral port) can take it the
 /// way it can take a port `freePort()` released.
-final class RefusingPort {
+final class RefusingPort: Sendable {
     let port: Int
     private let fd: Int32
 
@@ -128,4 +137,6 @@ final class RefusingPort {
     }
 
     deinit { Glibc.close(fd) }
+
+    static let kept = Mutex<[RefusingPort]>([])
 }
