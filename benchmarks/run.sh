@@ -2,7 +2,7 @@
 # Skiff vs Envoy, same bootstrap, same machine, alternating runs, each proxy at --concurrency 1
 # pinned to one core (the load generator and the upstream get the other core): plain HTTP/1.1 and
 # TCP (bench.py), then mTLS handshakes and keep-alive requests over TLS (tls.py), then HTTP/2 with
-# h2load (h2.py), then what stats + tracing at 1 % + an access log cost against stats alone
+# h2load (h2.py), then launch-to-ready on a static bootstrap (startup.py), then what stats + tracing at 1 % + an access log cost against stats alone
 # (observability.py).
 #
 #   benchmarks/run.sh            # default: 3 rounds of 10 s per measurement
@@ -25,6 +25,8 @@ echo
 python3 benchmarks/tls.py --skiff "$skiff"
 echo
 python3 benchmarks/h2.py --skiff "$skiff"
+echo
+python3 benchmarks/startup.py --skiff "$skiff"
 echo
 python3 -c "import grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2" 2>/dev/null ||
     python3 -m pip install -q "grpcio>=1.60" "xds-protos==1.85.0"

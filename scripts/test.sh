@@ -40,6 +40,15 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
         echo "!! could not install prometheus: the Prometheus scrape and promtool tests will be skipped"
 fi
 
+if ! command -v iptables >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+    echo "== installing iptables and iproute2 from Debian (the interception test builds network namespaces)"
+    SUDO=""
+    if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+    { $SUDO apt-get install -y -q iptables iproute2 >/dev/null 2>&1 ||
+        { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q iptables iproute2 >/dev/null 2>&1; }; } ||
+        echo "!! could not install iptables: the interception test will be skipped"
+fi
+
 echo "== building (debug, with tests)"
 swift build --build-tests
 

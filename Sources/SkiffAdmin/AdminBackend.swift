@@ -23,6 +23,10 @@ public protocol AdminBackend: Sendable {
     func stateName() -> String
     /// `POST /quitquitquit`: begin shutting down.
     func requestQuit()
+    /// `POST /drain_listeners`.
+    func drainListenersRequested(graceful: Bool, inboundOnly: Bool, skipExit: Bool)
+    /// `POST /healthcheck/fail` (true) and `/healthcheck/ok` (false).
+    func setHealthCheckFailed(_ failed: Bool) async
 }
 
 /// A response from an admin endpoint.

@@ -26,7 +26,17 @@ public enum AdminRouter {
         case ("/quitquitquit", "POST"):
             backend.requestQuit()
             return AdminResponse(status: 200, body: "OK\n")
-        case ("/quitquitquit", _):
+        case ("/drain_listeners", "POST"):
+            let graceful = query["graceful"] != nil
+            backend.drainListenersRequested(graceful: graceful, inboundOnly: query["inboundonly"] != nil, skipExit: query["skip_exit"] != nil)
+            return AdminResponse(status: 200, body: "OK\n")
+        case ("/healthcheck/fail", "POST"):
+            await backend.setHealthCheckFailed(true)
+            return AdminResponse(status: 200, body: "OK\n")
+        case ("/healthcheck/ok", "POST"):
+            await backend.setHealthCheckFailed(false)
+            return AdminResponse(status: 200, body: "OK\n")
+        case ("/quitquitquit", _), ("/drain_listeners", _), ("/healthcheck/fail", _), ("/healthcheck/ok", _):
             return AdminResponse(status: 405, body: "This endpoint requires POST\n")
         case ("/", "GET"), ("/help", "GET"):
             return AdminResponse(status: 200, body: help)
@@ -66,6 +76,9 @@ public enum AdminRouter {
           /clusters: upstream cluster status
           /certs: print certs on machine
           /config_dump: dump current Envoy configs
+          /drain_listeners (POST): drain listeners (graceful, inboundonly, skip_exit)
+          /healthcheck/fail (POST): cause the server to fail health checks
+          /healthcheck/ok (POST): cause the server to pass health checks
           /help: print out list of admin commands
           /quitquitquit (POST): exit the server
           /ready: print server state, return 200 if LIVE, otherwise return 503

@@ -10,7 +10,8 @@ enum ClusterTranslator {
         "typed_extension_protocol_options", "dns_refresh_rate", "dns_lookup_family",
         "per_connection_buffer_limit_bytes", "least_request_lb_config", "metadata",
         "eds_cluster_config", "http2_protocol_options", "circuit_breakers", "outlier_detection", "common_lb_config",
-        "health_checks", "transport_socket", "transport_socket_matches",
+        "health_checks", "transport_socket", "transport_socket_matches", "original_dst_lb_config", "cleanup_interval",
+        "upstream_bind_config",
     ]
 
     static func translate(_ cluster: Envoy_Config_Cluster_V3_Cluster, at path: FieldPath) throws -> ClusterConfig {
@@ -24,8 +25,9 @@ enum ClusterTranslator {
         case .type(.strictDns): discovery = .strictDNS
         case .type(.logicalDns): discovery = .logicalDNS
         case .type(.eds): discovery = .eds
+        case .type(.originalDst): discovery = .originalDst
         case .type(let other):
-            throw (path / "type").error("cluster type \(other) is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS)")
+            throw (path / "type").error("cluster type \(other) is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST)")
         case .clusterType:
             throw (path / "cluster_type").error("custom cluster types are not supported")
         }
@@ -44,6 +46,20 @@ enum ClusterTranslator {
             }
             config.edsServiceName = cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
         }
+        if discovery == .originalDst {
+            config.originalDst = try originalDst(cluster, endpoints: endpoints, at: path)
+        } else if case .originalDstLbConfig = cluster.lbConfig {
+            throw (path / "original_dst_lb_config").error("only ORIGINAL_DST clusters take original_dst_lb_config")
+        }
+        if cluster.hasUpstreamBindConfig {
+            let bind = cluster.upstreamBindConfig
+            try SupportedFields.check(bind, allowed: ["source_address"], at: path / "upstream_bind_config")
+            let source = bind.sourceAddress.address
+            guard ProtoValues.ipLiteral(source) else {
+                throw (path / "upstream_bind_config" / "source_address" / "address").error("\"\(source)\" is not an IP address")
+            }
+            config.upstreamBindAddress = source
+        }
         if cluster.hasHTTP2ProtocolOptions {
             config.upstreamProtocol = .http2
             config.http2Options = try HTTPConnectionManagerTranslator.http2Options(cluster.http2ProtocolOptions, at: path / "http2_protocol_options")
@@ -51,6 +67,36 @@ enum ClusterTranslator {
         try finish(cluster, into: &config, at: path)
         config.applyProtocolALPN()
         return config
+    }
+
+    /// `ORIGINAL_DST`: Envoy's rules — no endpoints, `lb_policy` CLUSTER_PROVIDED.
+    static func originalDst(_ cluster: Envoy_Config_Cluster_V3_Cluster, endpoints: [EndpointConfig], at path: FieldPath) throws -> ClusterConfig.OriginalDst {
+        guard endpoints.isEmpty else {
+            throw (path / "load_assignment").error("ORIGINAL_DST clusters must have no load assignment configured")
+        }
+        guard cluster.lbPolicy == .clusterProvided else {
+            throw (path / "lb_policy").error("\(cluster.lbPolicy) is not valid for cluster type ORIGINAL_DST; only CLUSTER_PROVIDED is allowed")
+        }
+        var out = ClusterConfig.OriginalDst()
+        if case .originalDstLbConfig(let lb) = cluster.lbConfig {
+            let lbPath = path / "original_dst_lb_config"
+            try SupportedFields.check(lb, allowed: ["use_http_header", "http_header_name", "upstream_port_override"], at: lbPath)
+            out.useHTTPHeader = lb.useHTTPHeader
+            if !lb.httpHeaderName.isEmpty { out.headerName = lb.httpHeaderName.lowercased() }
+            if lb.hasUpstreamPortOverride {
+                guard (1...65535).contains(lb.upstreamPortOverride.value) else {
+                    throw (lbPath / "upstream_port_override").error("must be a port (1-65535)")
+                }
+                out.portOverride = Int(lb.upstreamPortOverride.value)
+            }
+        }
+        if cluster.hasCleanupInterval {
+            out.cleanupInterval = ProtoValues.duration(cluster.cleanupInterval)
+            guard out.cleanupInterval.nanoseconds > 0 else {
+                throw (path / "cleanup_interval").error("must be greater than 0")
+            }
+        }
+        return out
     }
 
     /// `ClusterLoadAssignment` (inline `load_assignment`, or one delivered by EDS) → endpoints.
@@ -104,6 +150,7 @@ enum ClusterTranslator {
             }
         }
         switch cluster.lbPolicy {
+        case .clusterProvided where config.discovery == .originalDst: config.lbPolicy = .roundRobin
         case .roundRobin: config.lbPolicy = .roundRobin
         case .random: config.lbPolicy = .random
         case .leastRequest:

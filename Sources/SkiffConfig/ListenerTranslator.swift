@@ -14,7 +14,7 @@ enum ListenerTranslator {
             allowed: [
                 "name", "address", "filter_chains", "default_filter_chain", "per_connection_buffer_limit_bytes",
                 "stat_prefix", "traffic_direction", "enable_reuse_port", "metadata", "listener_filters",
-                "listener_filters_timeout", "continue_on_listener_filters_timeout",
+                "listener_filters_timeout", "continue_on_listener_filters_timeout", "use_original_dst", "bind_to_port",
             ],
             at: path
         )
@@ -66,9 +66,13 @@ enum ListenerTranslator {
                 out.httpInspector = true
                 continue
             }
+            if filter.name == originalDstName || typeName == originalDstType {
+                out.originalDst = true
+                continue
+            }
             guard filter.name == tlsInspectorName || typeName == tlsInspectorType else {
                 throw filterPath.error(
-                    "listener filter \"\(filter.name)\" is not supported yet (envoy.filters.listener.tls_inspector, envoy.filters.listener.http_inspector)"
+                    "listener filter \"\(filter.name)\" is not supported yet (envoy.filters.listener.tls_inspector, http_inspector, original_dst)"
                 )
             }
             out.tlsInspector = true
@@ -77,6 +81,13 @@ enum ListenerTranslator {
             out.listenerFiltersTimeout = ProtoValues.timeout(listener.listenerFiltersTimeout, isSet: true, default: nil)
         }
         out.continueOnListenerFiltersTimeout = listener.continueOnListenerFiltersTimeout
+        out.useOriginalDst = listener.useOriginalDst.value
+        out.bindToPort = listener.hasBindToPort ? listener.bindToPort.value : true
+        switch listener.trafficDirection {
+        case .inbound: out.trafficDirection = .inbound
+        case .outbound: out.trafficDirection = .outbound
+        default: out.trafficDirection = .unspecified
+        }
         let needsInspector = chains.contains {
             !$0.serverNames.isEmpty || $0.transportProtocol == "tls" || (!$0.applicationProtocols.isEmpty && !out.httpInspector)
         }
@@ -88,6 +99,8 @@ enum ListenerTranslator {
 
     static let httpInspectorName = "envoy.filters.listener.http_inspector"
     static let httpInspectorType = "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"
+    static let originalDstName = "envoy.filters.listener.original_dst"
+    static let originalDstType = "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
     static let tlsInspectorName = "envoy.filters.listener.tls_inspector"
     static let tlsInspectorType = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 
@@ -97,13 +110,27 @@ enum ListenerTranslator {
         var serverNames: [String] = []
         var transportProtocol: String?
         var applicationProtocols: [String] = []
+        var prefixRanges: [CIDRRange] = []
+        var sourcePrefixRanges: [CIDRRange] = []
+        var sourceType = SourceType.any
+        var sourcePorts: [Int] = []
         if chain.hasFilterChainMatch {
             let match = chain.filterChainMatch
             let matchPath = path / "filter_chain_match"
             try SupportedFields.check(
-                match, allowed: ["destination_port", "server_names", "transport_protocol", "application_protocols"], at: matchPath,
-                hint: "prefix_ranges and source matching arrive with the sidecar work"
+                match, allowed: [
+                    "destination_port", "server_names", "transport_protocol", "application_protocols", "prefix_ranges",
+                    "source_prefix_ranges", "source_type", "source_ports",
+                ], at: matchPath
             )
+            prefixRanges = try match.prefixRanges.enumerated().map { try cidr($1, at: matchPath / "prefix_ranges" / $0) }
+            sourcePrefixRanges = try match.sourcePrefixRanges.enumerated().map { try cidr($1, at: matchPath / "source_prefix_ranges" / $0) }
+            switch match.sourceType {
+            case .sameIpOrLoopback: sourceType = .local
+            case .external: sourceType = .external
+            default: sourceType = .any
+            }
+            sourcePorts = match.sourcePorts.map { Int($0) }
             port = match.hasDestinationPort ? Int(match.destinationPort.value) : nil
             serverNames = match.serverNames.map { $0.lowercased() }
             transportProtocol = match.transportProtocol.isEmpty ? nil : match.transportProtocol
@@ -137,9 +164,21 @@ enum ListenerTranslator {
         out.serverNames = serverNames
         out.transportProtocol = transportProtocol
         out.applicationProtocols = applicationProtocols
+        out.prefixRanges = prefixRanges
+        out.sourcePrefixRanges = sourcePrefixRanges
+        out.sourceType = sourceType
+        out.sourcePorts = sourcePorts
         out.networkRBAC = networkRBAC
         if chain.hasTransportSocket {
             out.tls = try TLSTranslator.downstream(chain.transportSocket, at: path / "transport_socket")
+        }
+        return out
+    }
+
+    /// A filter chain's CIDR: Envoy reads an unset `prefix_len` as 0 (every address).
+    static func cidr(_ range: Envoy_Config_Core_V3_CidrRange, at path: FieldPath) throws -> CIDRRange {
+        guard let out = CIDRRange(range.addressPrefix, prefixLength: Int(range.prefixLen.value)) else {
+            throw (path / "address_prefix").error("\"\(range.addressPrefix)\"/\(range.prefixLen.value) is not an IP range")
         }
         return out
     }

@@ -74,21 +74,25 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             if openStreams == 0 { context.close(promise: nil) }
             return
         }
-        if let created = event as? NIOHTTP2StreamCreatedEvent {
-            openStreams += 1
-            if created.streamID > lastStreamID { lastStreamID = created.streamID }
-            idle?.suspend()
-        } else if event is StreamClosedEvent {
-            openStreams = max(openStreams - 1, 0)
-            if openStreams == 0 {
-                if draining {
-                    context.close(promise: nil)
-                } else {
-                    idle?.resume()
-                }
-            }
-        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A stream opened (from NIO's stream delegate: the inline multiplexer reports streams there,
+    /// not as pipeline events). Open streams hold off the idle timeout and a drain's close.
+    func streamOpened(_ id: HTTP2StreamID) {
+        openStreams += 1
+        if id > lastStreamID { lastStreamID = id }
+        idle?.suspend()
+    }
+
+    func streamClosed() {
+        openStreams = max(openStreams - 1, 0)
+        guard openStreams == 0, let context else { return }
+        if draining {
+            closeOnceFlushed(context)
+        } else {
+            idle?.resume()
+        }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -123,6 +127,19 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
         context.close(promise: nil)
     }
 
+    /// The last stream is done while draining. NIO reports it from inside the write of its
+    /// final frame, before that frame reaches the socket: close on the next tick, after a
+    /// flushed final GOAWAY, so the response is not cut off.
+    private func closeOnceFlushed(_ context: ChannelHandlerContext) {
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
+            guard self.context != nil else { return }
+            let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+            context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
     private func sendGoAway(_ context: ChannelHandlerContext) {
         let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
@@ -131,3 +148,16 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
 
 @available(*, unavailable)
 extension HTTP2ConnectionHandler: Sendable {}
+
+/// Tells the connection's handler when streams open and close; NIO calls it on the loop.
+struct HTTP2StreamTracker: NIOHTTP2StreamDelegate {
+    let handler: NIOLoopBound<HTTP2ConnectionHandler>
+
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+        handler.value.streamOpened(id)
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+        handler.value.streamClosed()
+    }
+}

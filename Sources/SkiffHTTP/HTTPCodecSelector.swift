@@ -86,7 +86,7 @@ public final class HTTPCodecSelector: ChannelInboundHandler, RemovableChannelHan
             chosen.startDrain(closeAt: deadline)
         } else {
             drainRequested = deadline
-            if buffered == nil { closeIfIdle() }
+            if buffered == nil { closeIfStillSilent(at: deadline) }
         }
     }
 
@@ -100,8 +100,17 @@ public final class HTTPCodecSelector: ChannelInboundHandler, RemovableChannelHan
         contextForClose = nil
     }
 
-    private func closeIfIdle() {
-        contextForClose?.close(promise: nil)
+    /// A connection that has sent nothing yet may be a client that just connected (a drain with
+    /// `--drain-strategy gradual` still accepts): it gets the idle grace an HTTP/1.1 connection
+    /// gets (Envoy's 5 s `drain_timeout`, within the drain time) to send its request, which is
+    /// then served and answered with `connection: close`.
+    private func closeIfStillSilent(at deadline: NIODeadline) {
+        guard let context = contextForClose else { return }
+        let at = min(deadline, .now() + HTTPConnectionManagerHandler.drainTimeout)
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: at) { [weak self] in
+            guard let self, self.chosen == nil, self.buffered == nil else { return }
+            self.contextForClose?.close(promise: nil)
+        }
     }
 }
 

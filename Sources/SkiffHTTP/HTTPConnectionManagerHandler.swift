@@ -32,6 +32,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     var remotePort: Int?
     var localIP: String?
     var localPort: Int?
+    /// Where the client sent the connection (its original destination when redirected).
+    var localAddress: SocketAddress?
+    /// The restored original destination (`original_dst`), which an `ORIGINAL_DST` cluster needs.
+    var originalDestination: SocketAddress?
     /// The downstream TLS session (nil: plaintext): the peer's identity for RBAC.
     public var tlsSession: TLSSession?
     private var reads = ReadGate()
@@ -70,13 +74,27 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     /// The listener changed or went away: no new requests after the current one (its response
     /// says `connection: close`), and the connection closes by `deadline` whatever it is doing.
+    ///
+    /// An idle connection closes after the connection manager's drain timeout (Envoy's
+    /// `drain_timeout`, 5 s) unless a request arrives first, which is answered with
+    /// `connection: close`: closing at once would race a client's next request.
     public func startDrain(closeAt deadline: NIODeadline) {
         guard let context, drainClose == nil else { return }
         machine.closeRequested()
-        drainClose = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [weak self] in
+        let loop = context.eventLoop.assumeIsolatedUnsafeUnchecked()
+        drainClose = loop.scheduleTask(deadline: deadline) { [weak self] in
             self?.context?.close(promise: nil)
         }
+        let idleClose = min(deadline, .now() + Self.drainTimeout)
+        loop.scheduleTask(deadline: idleClose) { [weak self] in
+            guard let self, self.machine.state == .idle else { return }
+            self.stats.increment(HTTPStat.cxDrainClose)
+            self.context?.close(promise: nil)
+        }
     }
+
+    /// Envoy's HCM `drain_timeout` default.
+    static let drainTimeout = TimeAmount.seconds(5)
 
     var downstreamInfo: HeaderTransforms.DownstreamInfo {
         var info = HeaderTransforms.DownstreamInfo(
@@ -102,8 +120,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         let socket = isHTTP2Stream ? (context.channel.parent ?? context.channel) : context.channel
         remoteIP = socket.remoteAddress?.ipAddress
         remotePort = socket.remoteAddress?.port
-        localIP = socket.localAddress?.ipAddress
-        localPort = socket.localAddress?.port
+        localAddress = worker.localAddress(of: socket)
+        originalDestination = worker.originalDestinations.isEmpty ? nil : worker.originalDestinations[ObjectIdentifier(socket)]
+        localIP = localAddress?.ipAddress
+        localPort = localAddress?.port
         if config.rbac != nil { stats.show("rbac") }
         if isHTTP2Stream {
             // The connection's counters, idle timeout and drain belong to HTTP2ConnectionHandler.
@@ -199,6 +219,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         headersTimer?.cancel()
         headersTimer = nil
         guard machine.requestHead(requestKeepAlive: head.isKeepAlive) == .startStream else { return }
+        if worker.drainClose, !isHTTP2Stream {
+            machine.closeRequested()
+        }
         requestStartedAt = ContinuousClockReading.now()
         stats.increment(HTTPStat.rqTotal)
         stats.increment(isHTTP2Stream ? HTTPStat.rqHTTP2Total : HTTPStat.rqHTTP1Total)

@@ -79,8 +79,10 @@ public enum HTTPPipeline {
         stream.targetWindowSize = options.initialStreamWindowSize
         let loop = pipeline.eventLoop
         let bound = NIOLoopBound((worker, tlsSession), eventLoop: loop)
+        let handler = HTTP2ConnectionHandler(config: config, worker: worker)
+        let tracker = HTTP2StreamTracker(handler: NIOLoopBound(handler, eventLoop: loop))
         _ = try pipeline.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: tracker
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let (worker, tlsSession) = bound.value
@@ -91,7 +93,6 @@ public enum HTTPPipeline {
                 try sync.addHandler(manager)
             }
         }
-        let handler = HTTP2ConnectionHandler(config: config, worker: worker)
         try pipeline.addHandler(handler)
         return handler
     }

@@ -185,7 +185,9 @@ final class RouterStream: UpstreamResponseHandler {
         }
         requestSlotHeld = true
         attempt += 1
-        var chosen = cluster.pickHost(random: &worker.random)
+        var chosen = cluster.config.discovery == .originalDst
+            ? cluster.pickHost(random: &worker.random, originalDestination: originalDestination(for: cluster))
+            : cluster.pickHost(random: &worker.random)
         if let retry, retry.policy.avoidPreviousHosts, !previousHosts.isEmpty {
             var tries = 0
             while let candidate = chosen, previousHosts.contains(ObjectIdentifier(candidate)), tries < retry.policy.hostSelectionMaxAttempts {

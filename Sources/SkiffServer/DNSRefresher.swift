@@ -8,7 +8,7 @@ struct DNSRefresher {
     let server: SkiffServer
 
     func run() async {
-        let dnsClusters = server.snapshot.clusters.filter { $0.discovery != .staticHosts && $0.discovery != .eds }
+        let dnsClusters = server.snapshot.clusters.filter { $0.discovery == .strictDNS || $0.discovery == .logicalDNS }
         await withTaskGroup(of: Void.self) { group in
             for cluster in dnsClusters {
                 group.addTask {

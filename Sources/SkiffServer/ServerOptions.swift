@@ -16,6 +16,8 @@ public struct ServerOptions: Sendable {
     public var trimStartupMemory: Bool
     /// `--trace-keep-failed` / `--trace-keep-slower-than-ms`: Skiff's tail decision for spans.
     public var tailSampling = TailSampling()
+    /// `--drain-strategy`: during a drain, keep accepting (gradual) or stop at once (immediate).
+    public var drainStrategy: DrainStrategy = .gradual
 
     public init(
         concurrency: Int = System.coreCount, drainTime: TimeAmount = .seconds(600), logger: Logger = Logger(label: "skiff"),

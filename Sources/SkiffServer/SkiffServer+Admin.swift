@@ -58,12 +58,12 @@ extension SkiffServer: AdminBackend {
 
     public func stateName() -> String { currentStateName }
 
-    /// Envoy's `server.state`: 0 live, 1 draining, 2 pre-initializing, 3 initializing.
+    /// Envoy's `server.state`: 0 live, 1 draining, 2 pre-initializing, 3 initializing. A failed
+    /// health check (`/healthcheck/fail`) leaves it 0, as in Envoy, though `/ready` says DRAINING.
     var serverStateValue: Int64 {
-        switch currentStateName {
-        case "LIVE": return 0
-        case "INITIALIZING": return 3
-        default: return 1
+        state.withLock { state in
+            if state.draining || (!state.live && state.initialized) { return 1 }
+            return state.initialized ? 0 : 3
         }
     }
 }
@@ -239,6 +239,8 @@ extension SkiffServer {
         let listeners = currentListeners
         out.append(StatSample(family: .clusterManager, scope: "", suffix: "active_clusters", kind: .gauge, value: Int64(clusters.count)))
         out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_active", kind: .gauge, value: Int64(listeners.count)))
+        let stopped = state.withLock { $0.listenersStopped }
+        out.append(StatSample(family: .listenerManager, scope: "", suffix: "listener_stopped", kind: .counter, value: stopped))
         guard let ads else { return out }
         let status: [XDSResourceType: XDSTypeStatus] = await ads.status
         let warming = await ads.warming

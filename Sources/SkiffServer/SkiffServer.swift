@@ -44,6 +44,13 @@ public final class SkiffServer: Sendable {
         /// False until the control plane's first configuration is in (or timed out).
         var initialized = true
         var draining = false
+        /// `POST /healthcheck/fail` (until `/healthcheck/ok`).
+        var healthCheckFailed = false
+        /// A graceful `/drain_listeners` has started (later ones are ignored, as in Envoy).
+        var adminDrainStarted = false
+        /// Listeners whose sockets were closed by a drain, and how many (`listener_stopped`).
+        var stoppedListeners: Set<String> = []
+        var listenersStopped: Int64 = 0
         var quit: AsyncStream<Void>.Continuation?
         var quitRequested = false
         var resolved: [String: [ResolvedEndpoint]] = [:]
@@ -214,20 +221,18 @@ public final class SkiffServer: Sendable {
         await shutdownLoops()
     }
 
+    /// Shutdown's drain (see `drainListeners`), then every listening socket closes.
     private func closeListenersAndDrain() async {
+        await drainListeners()
         let listeners = state.withLock { state -> [ListenerBinder.Bound] in
-            state.live = false
-            state.draining = true
             defer { state.listeners = [:] }
             return Array(state.listeners.values)
         }
-        options.logger.debug("closing listeners")
         for listener in listeners {
             for channel in listener.channels {
                 try? await channel.close()
             }
         }
-        await drainInFlight()
     }
 
     private func closeAdmin() async {
@@ -244,15 +249,6 @@ public final class SkiffServer: Sendable {
         }
         options.logger.debug("shutting down event loops")
         try? await group.shutdownGracefully()
-    }
-
-    private func drainInFlight() async {
-        let deadline = NIODeadline.now() + options.drainTime
-        while NIODeadline.now() < deadline {
-            let active = await allStatsSamples().filter { $0.suffix == "downstream_rq_active" || $0.suffix == "downstream_cx_active" && $0.family == .tcp }
-            if active.allSatisfy({ $0.value == 0 }) { return }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
     }
 
     // MARK: Cluster updates from DNS
@@ -292,12 +288,12 @@ public final class SkiffServer: Sendable {
     }
 
     var uptimeSeconds: Int { Int(wallClockSeconds() - startedAt) }
-    var isLiveNow: Bool { state.withLock { $0.live && $0.initialized } }
+    var isLiveNow: Bool { state.withLock { $0.live && $0.initialized && !$0.healthCheckFailed } }
 
     /// Envoy's server state names: LIVE, DRAINING, INITIALIZING.
     var currentStateName: String {
         state.withLock { state in
-            if state.draining || (!state.live && state.initialized) { return "DRAINING" }
+            if state.draining || state.healthCheckFailed || (!state.live && state.initialized) { return "DRAINING" }
             return state.initialized ? "LIVE" : "INITIALIZING"
         }
     }

@@ -30,10 +30,14 @@ public enum ListenerBinder {
     public static func bind(_ listener: ListenerConfig, workers: WorkerDirectory) async throws -> Bound {
         let address = try SocketAddress(ipAddress: listener.address.host, port: listener.address.port)
         let name = listener.name
+        guard listener.bindToPort else {
+            // `bind_to_port: false`: connections arrive only handed off by a `use_original_dst` listener.
+            return Bound(name: name, address: address, channels: [])
+        }
         let channel = try await ServerBootstrap(group: workers.acceptLoop, childGroup: workers.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -49,9 +53,23 @@ public enum ListenerBinder {
     /// listener's current configuration on this worker. With `tls_inspector` the chain is chosen
     /// once the first bytes show whether a ClientHello (and which SNI and ALPN) arrived.
     static func configure(_ channel: any Channel, listener name: String, worker: Worker) throws {
-        guard let active = worker.listeners[name] else {
+        guard var active = worker.listeners[name] else {
             channel.close(promise: nil)
             return
+        }
+        var local = channel.localAddress
+        if active.config.originalDst || active.config.useOriginalDst, let restored = OriginalDestination.read(channel) {
+            // Recorded even when equal to the local address: "restored" is what lets an
+            // ORIGINAL_DST cluster connect (as in Envoy, a connection without it gets no host).
+            let id = ObjectIdentifier(channel)
+            worker.originalDestinations[id] = restored
+            channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                worker.originalDestinations.removeValue(forKey: id)
+            }
+            local = restored
+            if active.config.useOriginalDst, let target = handOffTarget(for: restored, from: name, worker: worker) {
+                active = target
+            }
         }
         let listener = active.config
         let limit = listener.bufferLimitBytes
@@ -61,14 +79,21 @@ public enum ListenerBinder {
         stats.increment(ListenerStat.cxTotal)
         stats.adjust(ListenerStat.cxActive, by: 1)
         let startedAt = ContinuousClockReading.now()
+        let counted = active
+        counted.openConnections += 1
         channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            counted.openConnections -= 1
             stats.adjust(ListenerStat.cxActive, by: -1)
             stats.increment(ListenerStat.cxDestroy)
             stats.record(ListenerStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }
-        let localPort = channel.localAddress?.port
+        let localPort = local?.port
+        let localIP = local?.ipAddress
+        let remoteIP = channel.remoteAddress?.ipAddress
+        let remotePort = channel.remoteAddress?.port
         guard listener.tlsInspector || listener.httpInspector else {
-            _ = try attach(channel, to: active, worker: worker, connection: .init(localPort: localPort))
+            let connection = FilterChainSelector.Connection(localPort: localPort, localIP: localIP, remoteIP: remoteIP, remotePort: remotePort)
+            _ = try attach(channel, to: active, worker: worker, connection: connection)
             return
         }
         let inspector = TLSInspectorHandler(
@@ -78,13 +103,27 @@ public enum ListenerBinder {
         ) { detected in
             let connection = FilterChainSelector.Connection(
                 localPort: localPort, transportProtocol: detected.isTLS ? "tls" : "raw_buffer",
-                serverName: detected.serverName, alpn: detected.alpn
+                serverName: detected.serverName, alpn: detected.alpn, localIP: localIP, remoteIP: remoteIP, remotePort: remotePort
             )
             return (try? attach(channel, to: active, worker: worker, connection: connection)) ?? false
         }
         try channel.pipeline.syncOperations.addHandler(inspector)
     }
 
+    /// `use_original_dst`: the listener at the original destination — its exact address, else the
+    /// wildcard address of its family on that port — other than the one that accepted.
+    static func handOffTarget(for destination: SocketAddress, from name: String, worker: Worker) -> ActiveListener? {
+        guard let ip = destination.ipAddress, let port = destination.port, let bytes = IPBytes.parse(ip) else { return nil }
+        var wildcard: ActiveListener?
+        for (candidateName, candidate) in worker.listeners where candidateName != name && candidate.config.address.port == port {
+            guard let candidateBytes = IPBytes.parse(candidate.config.address.host) else { continue }
+            if candidateBytes == bytes { return candidate }
+            if candidateBytes.allSatisfy({ $0 == 0 }), candidateBytes.count == bytes.count || candidateBytes.count == 16 {
+                wildcard = wildcard ?? candidate
+            }
+        }
+        return wildcard
+    }
     /// Adds the chosen chain's handlers (TLS termination, then the terminal filter) behind
     /// whatever is in the pipeline. False (and the connection closed) when no chain matches or
     /// its TLS context could not be built.

@@ -69,8 +69,9 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             record.protocolName = nil
             record.downstreamRemoteIP = channel.remoteAddress?.ipAddress
             record.downstreamRemotePort = channel.remoteAddress?.port
-            record.downstreamLocalIP = channel.localAddress?.ipAddress
-            record.downstreamLocalPort = channel.localAddress?.port
+            let local = worker.localAddress(of: channel)
+            record.downstreamLocalIP = local?.ipAddress
+            record.downstreamLocalPort = local?.port
             logStart = ContinuousClockReading.now()
             log = record
         }
@@ -90,7 +91,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         guard let cluster = worker.clusters.cluster(named: name) else {
             stats.increment(TCPStat.noRoute)
             log?.responseFlags = [.noClusterFound]
-            closeBoth()
+            refuse()
             return
         }
         self.cluster = cluster
@@ -100,9 +101,10 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             worker.istio.recordTCPOpened(labels)
             istio = (labels, 0, 0)
         }
-        guard let host = cluster.pickHost(random: &worker.random) else {
+        let destination = cluster.config.discovery == .originalDst ? context.flatMap { worker.originalDestinations[ObjectIdentifier($0.channel)] } : nil
+        guard let host = cluster.pickHost(random: &worker.random, originalDestination: destination) else {
             log?.responseFlags = [.noHealthyUpstream]
-            closeBoth()
+            refuse()
             return
         }
         self.host = host
@@ -129,9 +131,8 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             tlsHandlers = NIOLoopBound(built.handlers, eventLoop: worker.eventLoop)
         }
         let boundTLS = tlsHandlers
-        ClientBootstrap(group: worker.eventLoop)
-            .connectTimeout(cluster.config.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        cluster.clientBootstrap()
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
             .channelInitializer { channel in
@@ -310,6 +311,16 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Closes a connection no upstream will take (no cluster, no host: a blackhole) with FIN
+    /// first, so a client whose bytes were never read sees end-of-stream, as under Envoy, not a
+    /// reset.
+    private func refuse() {
+        guard let context, !closed else { return }
+        closed = true
+        context.close(mode: .output, promise: nil)
+        context.close(promise: nil)
     }
 
     private func closeBoth() {

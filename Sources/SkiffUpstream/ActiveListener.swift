@@ -22,11 +22,29 @@ public final class ActiveListener {
     }
 
     public var connectionCount: Int { connections.count }
+    /// Connections accepted for this listener and not yet closed (drained ones included): a
+    /// drain is over when this is 0 on every worker.
+    public var openConnections = 0
+
+    /// Set while the server drains (`--drain-strategy gradual`: the socket still accepts):
+    /// connections accepted now drain from the start (their first response closes them).
+    public private(set) var drainingUntil: NIODeadline?
 
     /// Records an accepted connection; `drain` is called at most once, with the time by which
     /// the connection must be closed.
     public func register(_ id: ObjectIdentifier, fingerprint: UInt64, drain: @escaping (NIODeadline) -> Void) {
+        if let deadline = drainingUntil {
+            drain(deadline)
+            return
+        }
         connections[id] = Registered(fingerprint: fingerprint, drain: drain)
+    }
+
+    /// The server drains: every connection now and every one accepted from now on.
+    @discardableResult
+    public func startDraining(by deadline: NIODeadline) -> Int {
+        drainingUntil = deadline
+        return drainAll(by: deadline)
     }
 
     public func unregister(_ id: ObjectIdentifier) {

@@ -18,7 +18,7 @@ import Darwin
 public enum EndpointResolver {
     /// Resolves without blocking the caller's event loop.
     public static func resolve(_ cluster: ClusterConfig, threadPool: NIOThreadPool = .singleton) async throws -> [ResolvedEndpoint] {
-        if cluster.discovery == .staticHosts || cluster.discovery == .eds {
+        if cluster.discovery == .staticHosts || cluster.discovery == .eds || cluster.discovery == .originalDst {
             return try resolveStatic(cluster)
         }
         return try await threadPool.runIfActive {

@@ -138,9 +138,8 @@ public final class HTTP1ConnectionPool {
             }
         }
         let boundTLS = tlsHandlers
-        ClientBootstrap(group: cluster.eventLoop)
-            .connectTimeout(config.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        cluster.clientBootstrap()
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: bufferLimit / 2, high: bufferLimit))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

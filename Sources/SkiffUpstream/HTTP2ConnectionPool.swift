@@ -111,9 +111,8 @@ public final class HTTP2ConnectionPool {
         let boundTLS = tlsHandlers
         let bound = NIOLoopBound(connection, eventLoop: cluster.eventLoop)
         let options = config.http2Options
-        ClientBootstrap(group: cluster.eventLoop)
-            .connectTimeout(config.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        cluster.clientBootstrap()
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations

@@ -17,6 +17,9 @@ public final class UpstreamCluster {
     private var http2Pools: [ObjectIdentifier: HTTP2ConnectionPool] = [:]
     /// Some host has an EDS status other than healthy.
     private var hasEndpointStatus = false
+    /// `ORIGINAL_DST`: the destinations seen, and when they were last swept.
+    var originalDstHosts: [SocketAddress: OriginalDstEntry] = [:]
+    var originalDstLastSweep: UInt64 = 0
 
     /// TLS contexts for hosts reached over TLS.
     let tls: TLSContextRegistry
@@ -195,6 +198,12 @@ public final class UpstreamCluster {
         balancer.reset()
     }
 
+    /// Closes `host`'s idle pooled connections and forgets its pools.
+    func dropPools(of host: UpstreamHost) {
+        pools.removeValue(forKey: ObjectIdentifier(host))?.drainIdle()
+        http2Pools.removeValue(forKey: ObjectIdentifier(host))?.drainIdle()
+    }
+
     /// Reports how an attempt on `host` ended to outlier detection (a no-op without it).
     public func recordOutcome(_ outcome: UpstreamOutcome, host: UpstreamHost, random: UInt64) {
         guard let detection = config.outlierDetection else { return }
@@ -240,6 +249,7 @@ public final class UpstreamCluster {
             pool.drainIdle()
         }
         http2Pools = [:]
+        originalDstHosts = [:]
     }
 }
 

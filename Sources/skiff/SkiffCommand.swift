@@ -13,7 +13,7 @@ struct SkiffCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skiff",
         abstract: "A sidecar data-plane proxy that speaks Envoy's configuration language.",
-        version: SkiffCore.version,
+        version: BuildInfo.versionText,
         subcommands: [DemoCommand.self, UpstreamCommand.self]
     )
 
@@ -38,6 +38,9 @@ struct SkiffCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-time-s"), help: "Seconds in-flight requests get to finish on shutdown.")
     var drainTimeSeconds: Int = 600
 
+    @Option(name: .customLong("drain-strategy"), help: "gradual (keep accepting while connections drain) or immediate (stop accepting at once).")
+    var drainStrategy: String = "gradual"
+
     @Option(help: "serve or validate.")
     var mode: String = "serve"
 
@@ -53,7 +56,6 @@ struct SkiffCommand: AsyncParsableCommand {
     @Flag(name: .customLong("use-dynamic-base-id")) var useDynamicBaseID = false
     @Option(name: .customLong("restart-epoch")) var restartEpoch: String?
     @Option(name: .customLong("parent-shutdown-time-s")) var parentShutdownTime: String?
-    @Option(name: .customLong("drain-strategy")) var drainStrategy: String?
     @Option(name: .customLong("log-format")) var logFormat: String?
     @Option(name: .customLong("log-path")) var logPath: String?
     @Option(name: .customLong("component-log-level")) var componentLogLevel: String?
@@ -68,6 +70,9 @@ struct SkiffCommand: AsyncParsableCommand {
         noteIgnoredFlags(logger)
         guard mode == "serve" || mode == "validate" else {
             throw ValidationError("--mode must be serve or validate (got \(mode))")
+        }
+        guard let strategy = DrainStrategy(rawValue: drainStrategy) else {
+            throw ValidationError("--drain-strategy must be gradual or immediate (got \(drainStrategy))")
         }
         let snapshot: BootstrapSnapshot
         do {
@@ -84,6 +89,7 @@ struct SkiffCommand: AsyncParsableCommand {
             concurrency: concurrency ?? System.coreCount, drainTime: .seconds(Int64(drainTimeSeconds)),
             logger: logger, commandLine: CommandLine.arguments, trimStartupMemory: true
         )
+        options.drainStrategy = strategy
         options.tailSampling = TailSampling(
             keepFailed: traceKeepFailed, keepSlowerThanNanos: traceKeepSlowerThanMs.map { UInt64(max($0, 0)) * 1_000_000 }
         )
@@ -91,7 +97,7 @@ struct SkiffCommand: AsyncParsableCommand {
         if let admin = server.adminAddress {
             logger.info("admin address: \(admin)")
         }
-        logger.info("skiff \(SkiffCore.version) serving with \(options.concurrency) workers")
+        logger.info("skiff \(SkiffCore.version) (\(BuildInfo.flags)) serving with \(options.concurrency) workers")
         try await ServerService.runUntilSignalled(server, logger: logger)
     }
 
@@ -109,7 +115,6 @@ struct SkiffCommand: AsyncParsableCommand {
         if useDynamicBaseID { ignored.append("--use-dynamic-base-id") }
         if restartEpoch != nil { ignored.append("--restart-epoch") }
         if parentShutdownTime != nil { ignored.append("--parent-shutdown-time-s") }
-        if drainStrategy != nil { ignored.append("--drain-strategy") }
         if logFormat != nil { ignored.append("--log-format") }
         if logPath != nil { ignored.append("--log-path") }
         if componentLogLevel != nil { ignored.append("--component-log-level") }

@@ -194,3 +194,45 @@ struct UpgradeConfigTranslationTests {
         #expect(error?.path.hasSuffix("routes[0].route.upgrade_configs[0].upgrade_type") == true)
     }
 }
+
+/// `ORIGINAL_DST` clusters under Envoy's rules (and error texts).
+struct OriginalDstClusterTests {
+    static func withClusterB(_ fields: String) -> String {
+        let start = minimal.range(of: "  - name: b\n")!.lowerBound
+        return String(minimal[..<start]) + "  - name: b\n" + fields
+    }
+
+    @Test func passthroughClusterTranslates() throws {
+        let yaml = Self.withClusterB("""
+                type: ORIGINAL_DST
+                lb_policy: CLUSTER_PROVIDED
+                connect_timeout: 1s
+                cleanup_interval: 2s
+                original_dst_lb_config: { use_http_header: true, upstream_port_override: 8080 }
+                upstream_bind_config: { source_address: { address: 127.0.0.6, port_value: 0 } }
+            """)
+        let snapshot = try BootstrapLoader.load(text: yaml)
+        let cluster = try #require(snapshot.clusters.first { $0.name == "b" })
+        #expect(cluster.discovery == .originalDst)
+        #expect(cluster.originalDst?.useHTTPHeader == true)
+        #expect(cluster.originalDst?.headerName == "x-envoy-original-dst-host")
+        #expect(cluster.originalDst?.portOverride == 8080)
+        #expect(cluster.originalDst?.cleanupInterval == .seconds(2))
+        #expect(cluster.upstreamBindAddress == "127.0.0.6")
+    }
+
+    @Test func endpointsAndOtherLbPoliciesAreRejectedAsEnvoyDoes() {
+        let withEndpoints = Self.withClusterB("""
+                type: ORIGINAL_DST
+                lb_policy: CLUSTER_PROVIDED
+                load_assignment:
+                  cluster_name: b
+                  endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 2 } } } }] }]
+            """)
+        #expect(configError(withEndpoints)?.message.contains("ORIGINAL_DST clusters must have no load assignment configured") == true)
+        let roundRobin = Self.withClusterB("    type: ORIGINAL_DST\n    lb_policy: ROUND_ROBIN\n")
+        #expect(configError(roundRobin)?.path.hasSuffix("clusters[1].lb_policy") == true)
+        let misplaced = Self.withClusterB("    type: STATIC\n    original_dst_lb_config: { use_http_header: true }\n")
+        #expect(configError(misplaced)?.path.hasSuffix("clusters[1].original_dst_lb_config") == true)
+    }
+}

@@ -52,3 +52,44 @@ struct FilterChainSelectorTests {
         #expect(Self.pick([Self.chain("tls-only", transport: "tls")]) == nil)
     }
 }
+
+/// `prefix_ranges` (the longest containing prefix wins), then `source_type`, `source_prefix_ranges`
+/// and `source_ports`: how an intercepting listener picks a chain by original destination and peer.
+struct FilterChainSelectorAddressTests {
+    static func chain(_ name: String, prefixes: [String] = [], sourceType: SourceType = .any, sources: [String] = [], sourcePorts: [Int] = []) -> FilterChainConfig {
+        var chain = FilterChainSelectorTests.chain(name)
+        chain.prefixRanges = prefixes.map { cidr in
+            let parts = cidr.split(separator: "/")
+            return CIDRRange(String(parts[0]), prefixLength: parts.count > 1 ? Int(parts[1]) : nil)!
+        }
+        chain.sourceType = sourceType
+        chain.sourcePrefixRanges = sources.map { cidr in
+            let parts = cidr.split(separator: "/")
+            return CIDRRange(String(parts[0]), prefixLength: parts.count > 1 ? Int(parts[1]) : nil)!
+        }
+        chain.sourcePorts = sourcePorts
+        return chain
+    }
+
+    static func pick(_ chains: [FilterChainConfig], to local: String, from remote: String = "10.1.2.3", port: Int = 40000) -> String? {
+        FilterChainSelector.select(chains, connection: .init(localPort: 15001, localIP: local, remoteIP: remote, remotePort: port))?.name
+    }
+
+    @Test func longestDestinationPrefixWins() {
+        let chains = [Self.chain("any"), Self.chain("net", prefixes: ["10.0.0.0/8"]), Self.chain("host", prefixes: ["10.1.0.0/16", "10.9.9.9"])]
+        #expect(Self.pick(chains, to: "192.168.1.1") == "any")
+        #expect(Self.pick(chains, to: "10.2.0.1") == "net")
+        #expect(Self.pick(chains, to: "10.1.0.1") == "host")
+        #expect(Self.pick(chains, to: "10.9.9.9") == "host")
+        #expect(Self.pick([Self.chain("net", prefixes: ["10.0.0.0/8"])], to: "11.0.0.1") == nil)
+    }
+
+    @Test func sourceTypeThenSourceRangesThenSourcePorts() {
+        let chains = [Self.chain("any"), Self.chain("local", sourceType: .local), Self.chain("mesh", sources: ["10.0.0.0/8"]),
+                      Self.chain("mesh-port", sources: ["10.0.0.0/8"], sourcePorts: [5555])]
+        #expect(Self.pick(chains, to: "10.1.1.1", from: "127.0.0.1") == "local")
+        #expect(Self.pick(chains, to: "10.1.1.1", from: "192.168.0.7") == "any")
+        #expect(Self.pick(chains, to: "10.1.1.1", from: "10.4.4.4") == "mesh")
+        #expect(Self.pick(chains, to: "10.1.1.1", from: "10.4.4.4", port: 5555) == "mesh-port")
+    }
+}

@@ -9,6 +9,25 @@ public struct ClusterConfig: Sendable {
         case logicalDNS = "LOGICAL_DNS"
         /// Endpoints come from the control plane (`ClusterLoadAssignment`, EDS).
         case eds = "EDS"
+        /// Hosts are the connections' original destinations, made on demand (passthrough).
+        case originalDst = "ORIGINAL_DST"
+    }
+
+    /// `ORIGINAL_DST`'s `original_dst_lb_config` and `cleanup_interval`.
+    public struct OriginalDst: Sendable, Equatable {
+        /// `use_http_header`: an HTTP request's `http_header_name` (default
+        /// `x-envoy-original-dst-host`, "ip:port") overrides the connection's destination.
+        public var useHTTPHeader = false
+        public var headerName = "x-envoy-original-dst-host"
+        /// `upstream_port_override`.
+        public var portOverride: Int?
+        /// `cleanup_interval` (default 5 s): hosts unused for that long are dropped.
+        public var cleanupInterval: TimeAmount = .seconds(5)
+        /// The most destinations one worker keeps at once (Skiff's bound; past it new
+        /// destinations get no host until idle ones are cleaned up).
+        public var maxHosts = 4096
+
+        public init() {}
     }
 
     /// `lb_policy`.
@@ -65,6 +84,11 @@ public struct ClusterConfig: Sendable {
     public var tls: UpstreamTLSConfig?
     /// `transport_socket_matches`: per-endpoint TLS by endpoint metadata (Istio's `tlsMode`).
     public var transportSocketMatches: [TransportSocketMatch] = []
+    /// Set for `ORIGINAL_DST` clusters.
+    public var originalDst: OriginalDst?
+    /// `upstream_bind_config.source_address`: the local address upstream connections bind
+    /// (Istio binds inbound passthrough to 127.0.0.6 so the app sees a local peer).
+    public var upstreamBindAddress: String?
 
     /// Envoy offers ALPN by the cluster's protocol when `alpn_protocols` is empty: `h2` for
     /// explicit HTTP/2, `h2,http/1.1` for `auto_config` (the handshake then decides).

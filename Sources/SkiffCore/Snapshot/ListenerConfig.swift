@@ -21,6 +21,18 @@ public struct ListenerConfig: Sendable {
     /// first bytes are sniffed for HTTP/1.x or the HTTP/2 preface, and the chain is matched on
     /// `application_protocols` `http/1.1`, `http/1.0` or `h2c` (nothing for anything else).
     public var httpInspector = false
+    /// `listener_filters` has `envoy.filters.listener.original_dst`: a redirected connection's
+    /// local address becomes its original destination (`SO_ORIGINAL_DST`) before the chain is
+    /// matched, and `ORIGINAL_DST` clusters connect there.
+    public var originalDst = false
+    /// `use_original_dst`: a redirected connection is handed to the listener bound (or not bound,
+    /// `bind_to_port: false`) at its original destination, exact address first, then the
+    /// wildcard address on that port; with none it stays on this listener.
+    public var useOriginalDst = false
+    /// `bind_to_port` (default true): false for listeners that only take hand-offs.
+    public var bindToPort = true
+    /// `traffic_direction`: `POST /drain_listeners?inboundonly` drains the INBOUND ones only.
+    public var trafficDirection: TrafficDirection = .unspecified
 
     public init(
         name: String, address: SocketAddressConfig, filterChains: [FilterChainConfig],
@@ -34,6 +46,11 @@ public struct ListenerConfig: Sendable {
     }
 }
 
+/// `envoy.config.core.v3.TrafficDirection`.
+public enum TrafficDirection: String, Sendable {
+    case unspecified = "UNSPECIFIED", inbound = "INBOUND", outbound = "OUTBOUND"
+}
+
 /// One filter chain: its (optional) match and the terminal network filter it runs.
 public struct FilterChainConfig: Sendable {
     public var name: String
@@ -44,6 +61,12 @@ public struct FilterChainConfig: Sendable {
     public var serverNames: [String] = []
     public var transportProtocol: String?
     public var applicationProtocols: [String] = []
+    /// `filter_chain_match.prefix_ranges` (the connection's destination IP, after
+    /// `original_dst`), `source_prefix_ranges`, `source_type` and `source_ports`.
+    public var prefixRanges: [CIDRRange] = []
+    public var sourcePrefixRanges: [CIDRRange] = []
+    public var sourceType: SourceType = .any
+    public var sourcePorts: [Int] = []
     /// `transport_socket` `envoy.transport_sockets.tls`: TLS is terminated on this chain.
     public var tls: DownstreamTLSConfig?
     /// `envoy.filters.network.rbac` ahead of the terminal filter.
@@ -61,6 +84,12 @@ public struct FilterChainConfig: Sendable {
         self.filter = filter
         self.fingerprint = fingerprint
     }
+}
+
+/// `FilterChainMatch.ConnectionSourceType`: LOCAL is a connection whose source address is one of
+/// the machine's own (loopback, or equal to its destination).
+public enum SourceType: Sendable {
+    case any, local, external
 }
 
 /// The terminal network filters Skiff implements.

@@ -26,7 +26,7 @@ final class H2Client: Sendable {
 
     static func connect(port: Int, group: any EventLoopGroup, tls: NIOSSLContext? = nil, serverName: String? = nil) async throws -> H2Client {
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {

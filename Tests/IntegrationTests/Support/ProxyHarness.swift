@@ -13,11 +13,13 @@ struct ProxyHarness {
     /// `server.run()`, as the CLI runs it (it serves the admin endpoint).
     let running: Task<Void, Never>
 
-    static func start(_ yaml: String, concurrency: Int = 2, tailSampling: TailSampling = TailSampling()) async throws -> ProxyHarness {
+    static func start(
+        _ yaml: String, concurrency: Int = 2, tailSampling: TailSampling = TailSampling(), drainTime: TimeAmount = .milliseconds(200)
+    ) async throws -> ProxyHarness {
         let snapshot = try BootstrapLoader.load(text: yaml)
         var logger = Logger(label: "skiff-test")
         logger.logLevel = .debug
-        var options = ServerOptions(concurrency: concurrency, drainTime: .milliseconds(200), logger: logger)
+        var options = ServerOptions(concurrency: concurrency, drainTime: drainTime, logger: logger)
         options.tailSampling = tailSampling
         let server = try await SkiffServer.start(snapshot, options: options)
         let running = Task { await server.run() }

@@ -25,7 +25,7 @@ final class RawClient {
     /// With `tls`, the client speaks TLS (sending `serverName` as SNI) before anything else.
     init(port: Int, group: any EventLoopGroup, host: String = "127.0.0.1", tls: NIOSSLContext? = nil, serverName: String? = nil) async throws {
         channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -28,6 +28,8 @@ final class TestUpstream: Sendable {
         case failFirstThenDelay(Int, status: Int, delay: TimeAmount)
         /// Requests with these 1-based numbers get `status` at once, the others hello after `delay`.
         case failNumbered(Set<Int>, status: Int, otherwiseDelay: TimeAmount)
+        /// A long streaming response: `chunks` KiB of body, one KiB every `every`.
+        case trickle(chunks: Int, every: TimeAmount)
     }
 
     let name: String
@@ -64,7 +66,8 @@ final class TestUpstream: Sendable {
     /// With `http2`, the upstream speaks prior-knowledge h2c (each stream served like an HTTP/1.1
     /// request, through NIO's codec), advertising `maxConcurrentStreams`.
     static func start(
-        _ name: String, behavior: Behavior = .hello, group: any EventLoopGroup, http2: Bool = false, maxConcurrentStreams: Int = 100
+        _ name: String, behavior: Behavior = .hello, group: any EventLoopGroup, http2: Bool = false, maxConcurrentStreams: Int = 100,
+        host: String = "127.0.0.1"
     ) async throws -> TestUpstream {
         let box = Mutex<TestUpstream?>(nil)
         let channel = try await ServerBootstrap(group: group)
@@ -96,7 +99,7 @@ final class TestUpstream: Sendable {
                     }
                 }
             }
-            .bind(host: "127.0.0.1", port: 0)
+            .bind(host: host, port: 0)
             .get()
         let upstream = TestUpstream(name: name, channel: channel)
         box.withLock { $0 = upstream }
@@ -215,6 +218,25 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             send(context: context, body: "hello from \(upstream.name)\n")
         case .stream(let bytes):
             streamBody(context: context, bytes: bytes)
+        case .trickle(let chunks, let every):
+            var headers = HTTPHeaders()
+            headers.add(name: "content-length", value: String(chunks * 1024))
+            headers.add(name: "x-upstream", value: upstream.name)
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            trickle(context: context, left: chunks, every: every)
+        }
+    }
+
+    func trickle(context: ChannelHandlerContext, left: Int, every: TimeAmount) {
+        guard left > 0 else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: every) {
+            let chunk = context.channel.allocator.buffer(repeating: UInt8(ascii: "t"), count: 1024)
+            context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            self.upstream.record.withLock { $0.bytesStreamed += 1024 }
+            self.trickle(context: context, left: left - 1, every: every)
         }
     }
 
