@@ -32,8 +32,6 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     var remotePort: Int?
     var localIP: String?
     var localPort: Int?
-    /// Where the client sent the connection (its original destination when redirected).
-    var localAddress: SocketAddress?
     /// The restored original destination (`original_dst`), which an `ORIGINAL_DST` cluster needs.
     var originalDestination: SocketAddress?
     /// The downstream TLS session (nil: plaintext): the peer's identity for RBAC.
@@ -120,10 +118,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         let socket = isHTTP2Stream ? (context.channel.parent ?? context.channel) : context.channel
         remoteIP = socket.remoteAddress?.ipAddress
         remotePort = socket.remoteAddress?.port
-        localAddress = worker.localAddress(of: socket)
+        // Where the client sent the connection: its original destination when redirected.
+        let local = worker.localAddress(of: socket)
         originalDestination = worker.originalDestinations.isEmpty ? nil : worker.originalDestinations[ObjectIdentifier(socket)]
-        localIP = localAddress?.ipAddress
-        localPort = localAddress?.port
+        localIP = local?.ipAddress
+        localPort = local?.port
         if config.rbac != nil { stats.show("rbac") }
         if isHTTP2Stream {
             // The connection's counters, idle timeout and drain belong to HTTP2ConnectionHandler.

@@ -239,7 +239,7 @@ extension SkiffServer {
         let listeners = currentListeners
         out.append(StatSample(family: .clusterManager, scope: "", suffix: "active_clusters", kind: .gauge, value: Int64(clusters.count)))
         out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_active", kind: .gauge, value: Int64(listeners.count)))
-        let stopped = state.withLock { $0.listenersStopped }
+        let stopped = state.withLock { Int64($0.stoppedListeners.count) }
         out.append(StatSample(family: .listenerManager, scope: "", suffix: "listener_stopped", kind: .counter, value: stopped))
         guard let ads else { return out }
         let status: [XDSResourceType: XDSTypeStatus] = await ads.status

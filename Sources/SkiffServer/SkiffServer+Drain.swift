@@ -60,7 +60,6 @@ extension SkiffServer {
             for name in names where !state.stoppedListeners.contains(name) {
                 guard let bound = state.listeners[name], !bound.channels.isEmpty else { continue }
                 state.stoppedListeners.insert(name)
-                state.listenersStopped += 1
                 sockets += bound.channels
             }
             return sockets

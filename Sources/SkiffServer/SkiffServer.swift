@@ -48,9 +48,8 @@ public final class SkiffServer: Sendable {
         var healthCheckFailed = false
         /// A graceful `/drain_listeners` has started (later ones are ignored, as in Envoy).
         var adminDrainStarted = false
-        /// Listeners whose sockets were closed by a drain, and how many (`listener_stopped`).
+        /// Listeners whose sockets were closed by a drain (`listener_manager.listener_stopped`).
         var stoppedListeners: Set<String> = []
-        var listenersStopped: Int64 = 0
         var quit: AsyncStream<Void>.Continuation?
         var quitRequested = false
         var resolved: [String: [ResolvedEndpoint]] = [:]

@@ -116,7 +116,7 @@ public enum ListenerBinder {
         guard let ip = destination.ipAddress, let port = destination.port, let bytes = IPBytes.parse(ip) else { return nil }
         var wildcard: ActiveListener?
         for (candidateName, candidate) in worker.listeners where candidateName != name && candidate.config.address.port == port {
-            guard let candidateBytes = IPBytes.parse(candidate.config.address.host) else { continue }
+            guard let candidateBytes = candidate.addressBytes else { continue }
             if candidateBytes == bytes { return candidate }
             if candidateBytes.allSatisfy({ $0 == 0 }), candidateBytes.count == bytes.count || candidateBytes.count == 16 {
                 wildcard = wildcard ?? candidate

@@ -20,30 +20,25 @@ public enum OriginalDestination {
     /// Reads the original destination of an accepted connection; call on its event loop.
     public static func read(_ channel: any Channel) -> SocketAddress? {
         guard let provider = channel as? any SocketOptionProvider, let local = channel.localAddress else { return nil }
-        let restored: SocketAddress?
         switch local {
         case .v4:
-            let future: EventLoopFuture<sockaddr_in> = provider.unsafeGetSocketOption(
-                level: SocketOptionLevel(levelIPv4), name: SocketOptionName(optionName)
-            )
-            restored = completed(future).flatMap(address(v4:))
+            return readV4(provider)
         case .v6:
             // An IPv4 connection on a dual-stack socket is tracked as IPv4.
             let future: EventLoopFuture<sockaddr_in6> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(levelIPv6), name: SocketOptionName(optionName)
             )
-            if let v6 = completed(future) {
-                restored = address(v6: v6)
-            } else {
-                let v4: EventLoopFuture<sockaddr_in> = provider.unsafeGetSocketOption(
-                    level: SocketOptionLevel(levelIPv4), name: SocketOptionName(optionName)
-                )
-                restored = completed(v4).flatMap(address(v4:))
-            }
+            return completed(future).map(address(v6:)) ?? readV4(provider)
         default:
-            restored = nil
+            return nil
         }
-        return restored
+    }
+
+    static func readV4(_ provider: any SocketOptionProvider) -> SocketAddress? {
+        let future: EventLoopFuture<sockaddr_in> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(levelIPv4), name: SocketOptionName(optionName)
+        )
+        return completed(future).flatMap(address(v4:))
     }
 
     /// On the channel's loop the option is read synchronously: the future is already complete
@@ -55,18 +50,20 @@ public enum OriginalDestination {
     }
 
     static func address(v4 raw: sockaddr_in) -> SocketAddress? {
-        guard raw.sin_family == sa_family_t(AF_INET) else { return nil }
-        var copy = raw
-        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-        guard inet_ntop(AF_INET, &copy.sin_addr, &text, socklen_t(text.count)) != nil else { return nil }
-        return SocketAddress(raw, host: String(cString: text))
+        guard raw.sin_family == sa_family_t(AF_INET), let host = text(AF_INET, raw.sin_addr) else { return nil }
+        return SocketAddress(raw, host: host)
     }
 
     static func address(v6 raw: sockaddr_in6) -> SocketAddress? {
-        guard raw.sin6_family == sa_family_t(AF_INET6) else { return nil }
-        var copy = raw
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        guard inet_ntop(AF_INET6, &copy.sin6_addr, &text, socklen_t(text.count)) != nil else { return nil }
-        return SocketAddress(raw, host: String(cString: text))
+        guard raw.sin6_family == sa_family_t(AF_INET6), let host = text(AF_INET6, raw.sin6_addr) else { return nil }
+        return SocketAddress(raw, host: host)
+    }
+
+    /// `inet_ntop` of an `in_addr` / `in6_addr`.
+    static func text<Address>(_ family: Int32, _ address: Address) -> String? {
+        var address = address
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(family, &address, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -132,7 +132,6 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         }
         let boundTLS = tlsHandlers
         cluster.clientBootstrap()
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
             .channelInitializer { channel in

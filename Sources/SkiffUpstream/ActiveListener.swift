@@ -9,7 +9,12 @@ import SkiffCore
 /// is gone or changed (Envoy drains every connection of the listener, issue 35109), and a
 /// removal drains them all.
 public final class ActiveListener {
-    public private(set) var config: ListenerConfig
+    public private(set) var config: ListenerConfig {
+        didSet { addressBytes = IPBytes.parse(config.address.host) }
+    }
+    /// `config.address`'s IP as bytes, parsed once: `use_original_dst` hand-offs compare it for
+    /// every redirected connection.
+    public private(set) var addressBytes: [UInt8]?
     private var connections: [ObjectIdentifier: Registered] = [:]
 
     struct Registered {
@@ -19,6 +24,7 @@ public final class ActiveListener {
 
     public init(config: ListenerConfig) {
         self.config = config
+        addressBytes = IPBytes.parse(config.address.host)
     }
 
     public var connectionCount: Int { connections.count }

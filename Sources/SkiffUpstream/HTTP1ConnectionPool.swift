@@ -139,7 +139,6 @@ public final class HTTP1ConnectionPool {
         }
         let boundTLS = tlsHandlers
         cluster.clientBootstrap()
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: bufferLimit / 2, high: bufferLimit))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

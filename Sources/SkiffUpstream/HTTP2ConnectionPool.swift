@@ -112,7 +112,6 @@ public final class HTTP2ConnectionPool {
         let bound = NIOLoopBound(connection, eventLoop: cluster.eventLoop)
         let options = config.http2Options
         cluster.clientBootstrap()
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations

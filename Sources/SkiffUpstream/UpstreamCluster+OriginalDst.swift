@@ -4,10 +4,12 @@ import SkiffCore
 import SkiffTelemetry
 
 extension UpstreamCluster {
-    /// A bootstrap for this cluster's upstream connections: its loop, `connect_timeout` and
-    /// `upstream_bind_config` source address.
+    /// A bootstrap for this cluster's upstream connections: its loop, `connect_timeout`,
+    /// TCP_NODELAY and `upstream_bind_config` source address.
     public func clientBootstrap() -> ClientBootstrap {
-        let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(config.connectTimeout)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(config.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         if let source = config.upstreamBindAddress, let address = try? SocketAddress(ipAddress: source, port: 0) {
             return bootstrap.bind(to: address)
         }
@@ -27,15 +29,16 @@ extension UpstreamCluster {
             address.port = port
         }
         let now = ContinuousClockReading.now()
-        if now &- originalDstLastSweep >= UInt64(settings.cleanupInterval.nanoseconds) {
-            sweepOriginalDestinations(now: now)
+        let interval = UInt64(settings.cleanupInterval.nanoseconds)
+        if now &- originalDstLastSweep >= interval {
+            sweepOriginalDestinations(now: now, interval: interval)
         }
         if let known = originalDstHosts[address] {
             known.lastUsed = now
             return known.host
         }
         if originalDstHosts.count >= settings.maxHosts {
-            sweepOriginalDestinations(now: now)
+            sweepOriginalDestinations(now: now, interval: interval)
             guard originalDstHosts.count < settings.maxHosts else {
                 stats.increment(ClusterStat.cxNoneHealthy)
                 return nil
@@ -49,8 +52,7 @@ extension UpstreamCluster {
 
     /// Envoy's cleanup: a destination not picked since the previous sweep, with nothing in
     /// flight, leaves (its idle pooled connections close).
-    func sweepOriginalDestinations(now: UInt64) {
-        let interval = UInt64(config.originalDst?.cleanupInterval.nanoseconds ?? 5_000_000_000)
+    func sweepOriginalDestinations(now: UInt64, interval: UInt64) {
         originalDstLastSweep = now
         for (address, entry) in originalDstHosts where now &- entry.lastUsed >= interval && entry.host.activeRequests == 0 {
             originalDstHosts.removeValue(forKey: address)

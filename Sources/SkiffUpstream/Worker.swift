@@ -18,12 +18,12 @@ public final class Worker {
     public let routes = RouteRegistry()
     /// Listeners by name: what a newly accepted connection is configured from.
     public var listeners: [String: ActiveListener] = [:]
-    /// Accepted connections whose original destination was restored (`SO_ORIGINAL_DST`), by
-    /// channel: read for `%DOWNSTREAM_LOCAL_ADDRESS%`, chain
-    /// matching and `ORIGINAL_DST` clusters. Entries leave when the connection closes.
     /// Envoy's drain-close decision while `/healthcheck/fail` holds: HTTP/1.1 responses say
     /// `connection: close`.
     public var drainClose = false
+    /// Accepted connections whose original destination was restored (`SO_ORIGINAL_DST`), by
+    /// channel: read for `%DOWNSTREAM_LOCAL_ADDRESS%`, chain matching and `ORIGINAL_DST`
+    /// clusters. Entries leave when the connection closes.
     public var originalDestinations: [ObjectIdentifier: SocketAddress] = [:]
 
     /// The address `channel` (an accepted connection) was sent to.
