@@ -188,7 +188,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SkiffCoreTests",
-            dependencies: ["SkiffCore"],
+            dependencies: ["SkiffCore", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -63,7 +63,8 @@ public enum HTTPPipeline {
 
     /// NIO's HTTP/2 handler with the listener's `http2_protocol_options` (advertised stream limit
     /// and window; the window also bounds what a stream buffers while its reader is slow), and a
-    /// connection manager per stream behind NIO's HTTP/2 ↔ HTTP/1 codec.
+    /// connection manager per stream behind NIO's HTTP/2 ↔ HTTP/1 codec; the connection's flushes
+    /// coalesced per loop tick.
     static func configureHTTP2(
         _ pipeline: ChannelPipeline.SynchronousOperations, config: HTTPConnectionManagerConfig, worker: Worker,
         tlsSession: TLSSession?
@@ -81,6 +82,8 @@ public enum HTTPPipeline {
         let bound = NIOLoopBound((worker, tlsSession), eventLoop: loop)
         let handler = HTTP2ConnectionHandler(config: config, worker: worker)
         let tracker = HTTP2StreamTracker(handler: NIOLoopBound(handler, eventLoop: loop))
+        // Streams' responses leave together, once per loop tick (see FlushCoalescingHandler).
+        try pipeline.addHandler(FlushCoalescingHandler())
         _ = try pipeline.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: tracker
         ) { streamChannel in

@@ -124,6 +124,8 @@ public final class HTTP2ConnectionPool {
                     ]
                     var stream = NIOHTTP2Handler.StreamConfiguration()
                     stream.targetWindowSize = options.initialStreamWindowSize
+                    // Requests of several downstream streams leave in one write per loop tick.
+                    try sync.addHandler(FlushCoalescingHandler())
                     let multiplexer = try sync.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: settings, streamConfiguration: stream
                     ) { pushed in
