@@ -39,6 +39,12 @@ enum ListenerTranslator {
         let bufferLimit = listener.hasPerConnectionBufferLimitBytes
             ? max(Int(listener.perConnectionBufferLimitBytes.value), 1024) : 1024 * 1024
         let statPrefix = listener.statPrefix.isEmpty ? address.statName : listener.statPrefix
+        for index in chains.indices {
+            if case .httpConnectionManager(var hcm) = chains[index].filter {
+                hcm.listenerStatScope = "\(statPrefix).http.\(hcm.statPrefix)"
+                chains[index].filter = .httpConnectionManager(hcm)
+            }
+        }
         if listener.trafficDirection == .outbound {
             // Spans from an outbound listener are CLIENT spans named `egress`; Istio's metrics
             // are reported by the source.

@@ -27,9 +27,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
     /// Monotonic nanoseconds at connection start, for `downstream_cx_length_ms`.
     private var startedAt: UInt64 = 0
 
-    public init(config: HTTPConnectionManagerConfig, worker: Worker) {
+    /// Over TLS (ALPN h2): counted in `downstream_cx_ssl_*` too.
+    private let isTLS: Bool
+
+    public init(config: HTTPConnectionManagerConfig, worker: Worker, isTLS: Bool = false) {
         self.stats = worker.stats.http(config.statPrefix)
         self.idleTimeout = config.idleTimeout
+        self.isTLS = isTLS
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -40,6 +44,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
         stats.increment(HTTPStat.cxHTTP2Total)
         stats.adjust(HTTPStat.cxActive, by: 1)
         stats.adjust(HTTPStat.cxHTTP2Active, by: 1)
+        if isTLS {
+            stats.increment(HTTPStat.cxSSLTotal)
+            stats.adjust(HTTPStat.cxSSLActive, by: 1)
+        }
         if let idleTimeout {
             idle = IdleTimer(eventLoop: context.eventLoop, timeout: idleTimeout) { [unowned self] in
                 self.idleTimedOut()
@@ -59,6 +67,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             counted = false
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP2Active, by: -1)
+            if isTLS { stats.adjust(HTTPStat.cxSSLActive, by: -1) }
             stats.increment(HTTPStat.cxDestroy)
             stats.record(HTTPStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }

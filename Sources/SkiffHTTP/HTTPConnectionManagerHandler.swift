@@ -25,6 +25,8 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     let config: HTTPConnectionManagerConfig
     let worker: Worker
     let stats: StatsScope
+    /// `listener.<address>.http.<prefix>.*`: the response counters again, per listener.
+    private let listenerStats: StatsScope?
     private var machine: HTTP1ConnectionStateMachine
     private var context: ChannelHandlerContext?
     private var stream: RouterStream?
@@ -62,6 +64,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         self.isHTTP2Stream = http2Stream
         self.routeSlot = config.rdsName.map { worker.routes.slot(named: $0) }
         self.stats = worker.stats.http(config.statPrefix)
+        self.listenerStats = config.listenerStatScope.map { worker.stats.scope(.listenerHTTP, $0) }
         self.machine = HTTP1ConnectionStateMachine(maxRequestsPerConnection: http2Stream ? 1 : config.maxRequestsPerConnection)
     }
 
@@ -123,7 +126,6 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         originalDestination = worker.originalDestinations.isEmpty ? nil : worker.originalDestinations[ObjectIdentifier(socket)]
         localIP = local?.ipAddress
         localPort = local?.port
-        if config.rbac != nil { stats.show("rbac") }
         if isHTTP2Stream {
             // The connection's counters, idle timeout and drain belong to HTTP2ConnectionHandler.
             if let timeout = config.streamIdleTimeout {
@@ -138,6 +140,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         stats.increment(HTTPStat.cxHTTP1Total)
         stats.adjust(HTTPStat.cxActive, by: 1)
         stats.adjust(HTTPStat.cxHTTP1Active, by: 1)
+        if tlsSession != nil {
+            stats.increment(HTTPStat.cxSSLTotal)
+            stats.adjust(HTTPStat.cxSSLActive, by: 1)
+        }
         if let timeout = config.idleTimeout {
             connectionIdle = IdleTimer(eventLoop: context.eventLoop, timeout: timeout) { [unowned self] in
                 self.connectionIdleTimedOut()
@@ -164,6 +170,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         if !isHTTP2Stream {
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
+            if tlsSession != nil { stats.adjust(HTTPStat.cxSSLActive, by: -1) }
             stats.increment(HTTPStat.cxDestroy)
             stats.record(HTTPStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- connectionStartedAt))
         }
@@ -324,6 +331,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     func writeResponseHead(_ head: HTTPResponseHead) {
         stats.recordResponse(code: Int(head.status.code))
+        listenerStats?.recordResponse(code: Int(head.status.code))
         stream?.logResponseHead(head)
         var head = head
         if isHTTP2Stream, head.headers.contains(name: "grpc-status") {
@@ -387,6 +395,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             logFinished(finished)
         }
         stats.increment(HTTPStat.rqCompleted)
+        listenerStats?.increment(ListenerHTTPStat.rqCompleted)
         recordRequestTime()
         let action = machine.responseEnd()
         if action == .closeAfterFlush {
@@ -491,6 +500,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         responseInProgress = false
         stats.increment(HTTPStat.rqCompleted)
+        listenerStats?.increment(ListenerHTTPStat.rqCompleted)
         recordRequestTime()
         stats.increment(HTTPStat.cxUpgradesTotal)
         stats.adjust(HTTPStat.cxUpgradesActive, by: 1)

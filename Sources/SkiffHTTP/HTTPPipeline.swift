@@ -80,7 +80,7 @@ public enum HTTPPipeline {
         stream.targetWindowSize = options.initialStreamWindowSize
         let loop = pipeline.eventLoop
         let bound = NIOLoopBound((worker, tlsSession), eventLoop: loop)
-        let handler = HTTP2ConnectionHandler(config: config, worker: worker)
+        let handler = HTTP2ConnectionHandler(config: config, worker: worker, isTLS: tlsSession != nil)
         let tracker = HTTP2StreamTracker(handler: NIOLoopBound(handler, eventLoop: loop))
         // Streams' responses leave together, once per loop tick (see FlushCoalescingHandler).
         try pipeline.addHandler(FlushCoalescingHandler())

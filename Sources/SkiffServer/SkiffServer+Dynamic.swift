@@ -150,7 +150,8 @@ extension SkiffServer: XDSConfigSink {
             var drained = 0
             for worker in workers {
                 drained += (try? await worker.eventLoop.submit {
-                    worker.value.listeners[name]?.update(config, drainBy: deadline) ?? 0
+                    ListenerBinder.createStats(for: config, on: worker.value)
+                    return worker.value.listeners[name]?.update(config, drainBy: deadline) ?? 0
                 }.get()) ?? 0
             }
             state.withLock { $0.listenerConfigs[name] = config }
@@ -161,7 +162,10 @@ extension SkiffServer: XDSConfigSink {
             await removeListener(named: name)
         }
         for worker in workers {
-            try await worker.eventLoop.submit { worker.value.listeners[name] = ActiveListener(config: config) }.get()
+            try await worker.eventLoop.submit {
+                worker.value.listeners[name] = ActiveListener(config: config)
+                ListenerBinder.createStats(for: config, on: worker.value)
+            }.get()
         }
         do {
             let bound = try await ListenerBinder.bind(config, workers: WorkerDirectory(group: group, workers: workers))

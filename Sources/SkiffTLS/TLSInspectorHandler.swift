@@ -29,18 +29,34 @@ public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelH
     private let inspectTLS: Bool
     private let inspectHTTP: Bool
     private let onTimeout: () -> Void
+    private let onRemoteClose: () -> Void
+    private let onEnd: () -> Void
 
     /// `decide` returns false when no chain matches (the connection is then closed).
+    /// `onRemoteClose`: the client closed before saying enough (Envoy's
+    /// `downstream_listener_filter_remote_close`); `onEnd`: inspection is over, however it ended
+    /// (called once; it keeps `downstream_pre_cx_active` right).
     public init(
         timeout: TimeAmount?, continueOnTimeout: Bool, inspectTLS: Bool = true, inspectHTTP: Bool = false,
-        onTimeout: @escaping () -> Void = {}, decide: @escaping (Detected) -> Bool
+        onTimeout: @escaping () -> Void = {}, onRemoteClose: @escaping () -> Void = {}, onEnd: @escaping () -> Void = {},
+        decide: @escaping (Detected) -> Bool
     ) {
         self.timeout = timeout
         self.continueOnTimeout = continueOnTimeout
         self.inspectTLS = inspectTLS
         self.inspectHTTP = inspectHTTP
         self.onTimeout = onTimeout
+        self.onRemoteClose = onRemoteClose
+        self.onEnd = onEnd
         self.decide = decide
+    }
+
+    /// Inspection is over: no decision will be taken any more.
+    private func end() -> ((Detected) -> Bool)? {
+        guard let decide else { return nil }
+        self.decide = nil
+        onEnd()
+        return decide
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -51,7 +67,7 @@ public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelH
             if self.continueOnTimeout {
                 self.finish(context: context, Detected(isTLS: false, serverName: nil, alpn: []))
             } else {
-                self.decide = nil
+                _ = self.end()
                 context.close(promise: nil)
             }
         }
@@ -97,16 +113,28 @@ public final class TLSInspectorHandler: ChannelInboundHandler, RemovableChannelH
         }
     }
 
+    /// The client half-closed before saying enough: nothing more will arrive to decide on, so
+    /// the connection is closed (as Envoy does) and counted as a remote close.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event, decide != nil {
+            timer?.cancel()
+            _ = end()
+            onRemoteClose()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
-        decide = nil
+        if end() != nil { onRemoteClose() }
         context.fireChannelInactive()
     }
 
     private func finish(context: ChannelHandlerContext, _ detected: Detected) {
         timer?.cancel()
-        guard let decide else { return }
-        self.decide = nil
+        guard let decide = end() else { return }
         guard decide(detected) else {
             context.close(promise: nil)
             return

@@ -7,6 +7,12 @@ public enum StatFamily: String, Sendable, CaseIterable {
     case cluster
     case http
     case listener
+    /// `listener.<address>.http.<prefix>.*`: one connection manager's requests on one listener
+    /// (the scope is `<address>.http.<prefix>`).
+    case listenerHTTP = "listener_http"
+    /// `listener.<address>.worker_<n>.*`: one listener's connections on one worker (the scope is
+    /// `<address>.worker_<n>`).
+    case listenerWorker = "listener_worker"
     case tcp
     case server
     /// Control-plane families: filled by the ADS client, not by workers.
@@ -34,13 +40,15 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
         case .networkRBAC: return "envoy_rbac_prefix"
         case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing, .istio: return nil
+        case .listenerHTTP, .listenerWorker: return nil  // two labels, both from Envoy's tag regexes
         }
     }
 
-    /// The optional group a counter belongs to (`ssl`, `rbac`), listed only where configured.
+    /// The optional group a counter belongs to (`ssl`, `rbac`, `fault`), listed only where configured.
     static func optionalGroup(_ suffix: String) -> String? {
         if suffix.hasPrefix("ssl.") { return "ssl" }
         if suffix.hasPrefix("rbac.") { return "rbac" }
+        if suffix.hasPrefix("fault.") { return "fault" }
         return nil
     }
 
@@ -48,7 +56,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
     public var responseCodeBase: String? {
         switch self {
         case .cluster: return "upstream_rq"
-        case .http: return "downstream_rq"
+        case .http, .listenerHTTP: return "downstream_rq"
         default: return nil
         }
     }
@@ -58,6 +66,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .cluster: return ClusterStat.counters
         case .http: return HTTPStat.counters
         case .listener: return ListenerStat.counters
+        case .listenerHTTP: return ["downstream_rq_completed"]
+        case .listenerWorker: return ["downstream_cx_total"]
         case .tcp: return TCPStat.counters
         case .localRateLimit: return LocalRateLimitStat.counters
         case .networkRBAC: return RBACStat.counters
@@ -80,10 +90,24 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .cluster: return ClusterStat.gauges
         case .http: return HTTPStat.gauges
         case .listener: return ListenerStat.gauges
+        case .listenerWorker: return ["downstream_cx_active"]
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing, .istio: return []
+        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing, .istio, .listenerHTTP:
+            return []
         }
     }
+}
+
+/// `listener.<address>.http.<prefix>.*`: Envoy counts a connection manager's responses (all five
+/// classes, always listed) and completed requests per listener as well as per prefix.
+public enum ListenerHTTPStat {
+    public static let rqCompleted = StatCounter(0)
+}
+
+/// `listener.<address>.worker_<n>.*`: a listener's connections per worker.
+public enum ListenerWorkerStat {
+    public static let cxTotal = StatCounter(0)
+    public static let cxActive = StatGauge(0)
 }
 
 /// `<stat_prefix>.http_local_rate_limit.*`.
@@ -199,10 +223,22 @@ public enum HTTPStat {
         "downstream_cx_upgrades_total",
         "tracing.random_sampling", "tracing.service_forced", "tracing.client_enabled", "tracing.not_traceable", "tracing.health_check",
         "tracing.tail_kept",
+        "downstream_cx_ssl_total",
+        // Listed at zero as Envoy lists them, for what Skiff does not have (yet): HTTP/3, an
+        // overload manager, path normalisation, internal and route redirects, IP detection
+        // extensions, connection duration limits, response buffering, HTTP/2 premature-reset
+        // protection. Each is a configuration error in Skiff, so zero is the true value.
+        "downstream_cx_http3_total", "downstream_rq_http3_total", "downstream_cx_overload_disable_keepalive",
+        "downstream_rq_overload_close", "rq_overload_local_reply", "downstream_rq_failed_path_normalization",
+        "downstream_rq_redirected_with_normalized_path", "passthrough_internal_redirect_bad_location",
+        "passthrough_internal_redirect_no_route", "passthrough_internal_redirect_predicate",
+        "passthrough_internal_redirect_too_many_redirects", "passthrough_internal_redirect_unsafe_scheme", "rq_redirect",
+        "downstream_rq_rejected_via_ip_detection", "downstream_cx_max_duration_reached", "downstream_cx_http1_soft_drain",
+        "rs_too_large", "downstream_rq_too_many_premature_resets",
     ]
     static let gauges = [
         "downstream_cx_active", "downstream_rq_active", "downstream_cx_http1_active", "fault.active_faults",
-        "downstream_cx_http2_active", "downstream_cx_upgrades_active",
+        "downstream_cx_http2_active", "downstream_cx_upgrades_active", "downstream_cx_ssl_active", "downstream_cx_http3_active",
     ]
     static let histograms = ["downstream_cx_length_ms", "downstream_rq_time"]
 
@@ -250,6 +286,8 @@ public enum HTTPStat {
     public static let tracingNotTraceable = StatCounter(36)
     /// Skiff's tail decision kept a span head sampling had dropped.
     public static let tracingTailKept = StatCounter(38)
+    /// Connections over TLS (HTTP/1.1 or HTTP/2).
+    public static let cxSSLTotal = StatCounter(39)
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)
@@ -257,12 +295,21 @@ public enum HTTPStat {
     public static let faultActive = StatGauge(3)
     public static let cxHTTP2Active = StatGauge(4)
     public static let cxUpgradesActive = StatGauge(5)
+    public static let cxSSLActive = StatGauge(6)
 }
 
 /// `listener.<address>.*`.
 public enum ListenerStat {
     static let counters = ["downstream_cx_total", "downstream_cx_destroy", "no_filter_chain_match", "downstream_pre_cx_timeout"] + SSLStat.names
-    static let gauges = ["downstream_cx_active"]
+        + [
+            "downstream_listener_filter_remote_close",
+            // Listed at zero as Envoy lists them: Skiff has no listener connection limit, overload
+            // manager, transport-socket connect timeout, ECDS or failing listener filter yet.
+            "downstream_cx_overflow", "downstream_cx_overload_reject", "downstream_cx_transport_socket_connect_timeout",
+            "downstream_global_cx_overflow", "downstream_listener_filter_error", "extension_config_missing",
+            "network_extension_config_missing",
+        ]
+    static let gauges = ["downstream_cx_active", "downstream_pre_cx_active"]
     static let histograms = ["downstream_cx_length_ms"]
     public static let cxLength = StatHistogram(0)
 
@@ -272,7 +319,11 @@ public enum ListenerStat {
     /// Listener filters (TLS / HTTP inspection) timed out waiting for the client's first bytes.
     public static let preConnectionTimeout = StatCounter(3)
     public static let ssl = SSLStat(base: 4)
+    /// The client closed while listener filters waited for its first bytes.
+    public static let listenerFilterRemoteClose = StatCounter(4 + SSLStat.names.count)
     public static let cxActive = StatGauge(0)
+    /// Connections still in listener filters (TLS / HTTP inspection).
+    public static let preConnectionActive = StatGauge(1)
 }
 
 /// Envoy's `ssl.*` counters, under a listener (`listener.<addr>.ssl.*`) or a cluster

@@ -73,6 +73,7 @@ public final class StatsScope {
             out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .counter, value: Int64(bitPattern: counters[slot])))
         }
         for (slot, suffix) in family.gaugeNames.enumerated() {
+            if let group = StatFamily.optionalGroup(suffix), !shownGroups.contains(group), gauges[slot] == 0 { continue }
             out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .gauge, value: gauges[slot]))
         }
         for (slot, suffix) in family.histogramNames.enumerated() {
@@ -146,7 +147,37 @@ public struct StatSample: Sendable, Equatable {
     }
 
     public static func envoyName(family: StatFamily, scope: String, suffix: String) -> String {
-        if family == .localRateLimit || family == .networkRBAC { return "\(scope).\(family.rawValue).\(suffix)" }
-        return scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
+        let scope = sanitized(scope)
+        switch family {
+        case .localRateLimit, .networkRBAC: return "\(scope).\(family.rawValue).\(suffix)"
+        case .listenerHTTP, .listenerWorker: return "listener.\(scope).\(suffix)"
+        default: return scope.isEmpty ? "\(family.rawValue).\(suffix)" : "\(family.rawValue).\(scope).\(suffix)"
+        }
+    }
+
+    /// What Envoy does to a name built from configuration (an IPv6 listener address, a cluster
+    /// named with a colon): `://`, `:/`, `:` and NUL become `_`, so `[::1]_15001` is
+    /// `[__1]_15001` — which its tag regexes then recognise as a listener address.
+    static func sanitized(_ scope: String) -> String {
+        guard scope.utf8.contains(where: { $0 == UInt8(ascii: ":") || $0 == 0 }) else { return scope }
+        var out: [UInt8] = []
+        out.reserveCapacity(scope.utf8.count)
+        let bytes = Array(scope.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: ":") {
+                out.append(UInt8(ascii: "_"))
+                // `://` and `:/` collapse into the one underscore.
+                if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "/") {
+                    index += index + 2 < bytes.count && bytes[index + 2] == UInt8(ascii: "/") ? 3 : 2
+                    continue
+                }
+            } else {
+                out.append(byte == 0 ? UInt8(ascii: "_") : byte)
+            }
+            index += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -75,15 +75,18 @@ public enum ListenerBinder {
         let limit = listener.bufferLimitBytes
         try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
         let stats = worker.stats.listener(listener.statPrefix)
-        if listener.filterChains.contains(where: { $0.tls != nil }) { stats.show("ssl") }
+        let perWorker = worker.stats.scope(.listenerWorker, "\(listener.statPrefix).worker_\(worker.index)")
         stats.increment(ListenerStat.cxTotal)
         stats.adjust(ListenerStat.cxActive, by: 1)
+        perWorker.increment(ListenerWorkerStat.cxTotal)
+        perWorker.adjust(ListenerWorkerStat.cxActive, by: 1)
         let startedAt = ContinuousClockReading.now()
         let counted = active
         counted.openConnections += 1
         channel.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
             counted.openConnections -= 1
             stats.adjust(ListenerStat.cxActive, by: -1)
+            perWorker.adjust(ListenerWorkerStat.cxActive, by: -1)
             stats.increment(ListenerStat.cxDestroy)
             stats.record(ListenerStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }
@@ -99,7 +102,9 @@ public enum ListenerBinder {
         let inspector = TLSInspectorHandler(
             timeout: listener.listenerFiltersTimeout, continueOnTimeout: listener.continueOnListenerFiltersTimeout,
             inspectTLS: listener.tlsInspector, inspectHTTP: listener.httpInspector,
-            onTimeout: { stats.increment(ListenerStat.preConnectionTimeout) }
+            onTimeout: { stats.increment(ListenerStat.preConnectionTimeout) },
+            onRemoteClose: { stats.increment(ListenerStat.listenerFilterRemoteClose) },
+            onEnd: { stats.adjust(ListenerStat.preConnectionActive, by: -1) }
         ) { detected in
             let connection = FilterChainSelector.Connection(
                 localPort: localPort, transportProtocol: detected.isTLS ? "tls" : "raw_buffer",
@@ -108,6 +113,29 @@ public enum ListenerBinder {
             return (try? attach(channel, to: active, worker: worker, connection: connection)) ?? false
         }
         try channel.pipeline.syncOperations.addHandler(inspector)
+        stats.adjust(ListenerStat.preConnectionActive, by: 1)
+    }
+
+    /// Creates a new listener's statistics on `worker` before its first connection, as Envoy
+    /// lists them (at zero) from the moment the listener exists: the listener's own, its
+    /// per-worker ones, and those of every connection manager and TCP proxy in its chains, with
+    /// the optional groups (`ssl`, `rbac`, `fault`) its configuration uses — once here, not per
+    /// connection.
+    public static func createStats(for listener: ListenerConfig, on worker: Worker) {
+        let stats = worker.stats.listener(listener.statPrefix)
+        if listener.filterChains.contains(where: { $0.tls != nil }) { stats.show("ssl") }
+        _ = worker.stats.scope(.listenerWorker, "\(listener.statPrefix).worker_\(worker.index)")
+        for chain in listener.filterChains {
+            switch chain.filter {
+            case .httpConnectionManager(let hcm):
+                let http = worker.stats.http(hcm.statPrefix)
+                if hcm.rbac != nil { http.show("rbac") }
+                if hcm.fault != nil { http.show("fault") }
+                if let scope = hcm.listenerStatScope { _ = worker.stats.scope(.listenerHTTP, scope) }
+            case .tcpProxy(let tcp):
+                _ = worker.stats.tcp(tcp.statPrefix)
+            }
+        }
     }
 
     /// `use_original_dst`: the listener at the original destination — its exact address, else the

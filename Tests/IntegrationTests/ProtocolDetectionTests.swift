@@ -99,6 +99,30 @@ struct ProtocolDetectionTests {
         await client.close()
         await proxy.stop()
     }
+
+    /// A connection still being sniffed is in `downstream_pre_cx_active`; a client that leaves
+    /// before saying enough is `downstream_listener_filter_remote_close` (Envoy's names).
+    @Test func connectionsInInspectionAreCountedAndARemoteCloseToo() async throws {
+        let app = try await TestUpstream.start("app", group: group)
+        defer { Task { await app.close() } }
+        let proxy = try await ProxyHarness.start(Self.bootstrap(appPort: app.port, tcpPort: app.port, timeout: "5s"))
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_pre_cx_active") == 0)
+        let silent = try await proxy.client()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_pre_cx_active") == 1)
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_listener_filter_remote_close") == 0)
+        await silent.close()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_pre_cx_active") == 0)
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_listener_filter_remote_close") == 1)
+        // A client that speaks leaves inspection without counting as a remote close.
+        let client = try await proxy.client()
+        #expect(try await client.get("/").status == 200)
+        await client.close()
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_pre_cx_active") == 0)
+        #expect(try await XDSTestsStat.value(proxy, "listener.inbound_port.downstream_listener_filter_remote_close") == 1)
+        await proxy.stop()
+    }
 }
 
 /// Speaks first, as SMTP and MySQL servers do.

@@ -109,6 +109,10 @@ struct TLSTests {
         #expect(try await stat(proxy, "listener.inbound.ssl.fail_verify_no_cert") == 1)
         #expect(try await stat(proxy, "listener.inbound.ssl.fail_verify_san") == 1)
         #expect(try await stat(proxy, "listener.inbound.ssl.connection_error") == 1)
+        // Every connection manager connection here is over TLS (Envoy's `downstream_cx_ssl_*`).
+        let connections = try await stat(proxy, "http.inbound_http.downstream_cx_total")
+        #expect(connections >= 1)
+        #expect(try await stat(proxy, "http.inbound_http.downstream_cx_ssl_total") == connections)
         // `/certs` in Envoy's shape, and the expiry gauge (the leaf expires in a day).
         let certs = try await proxy.admin("/certs").body
         #expect(certs.contains("\"serial_number\": \"\(server.serial)\"") && certs.contains("\"path\": \"\(server.certificate)\""))

@@ -57,6 +57,21 @@ struct PrometheusRendererTests {
                 "Envoy lists counters, then gauges, then histograms")
     }
 
+    /// Names built from configuration are sanitized as Envoy 1.40 does (measured: a cluster
+    /// named `web://svc:8080` is `cluster.web_svc_8080.*`, a listener on ::1 is `[__1]_<port>`),
+    /// so the tag regexes still find the address.
+    @Test func colonsInNamesBecomeUnderscoresAsInEnvoy() {
+        #expect(StatSample.envoyName(family: .cluster, scope: "web://svc:8080", suffix: "upstream_rq_total") == "cluster.web_svc_8080.upstream_rq_total")
+        #expect(StatSample.envoyName(family: .listener, scope: "[::1]_15006", suffix: "downstream_cx_total") == "listener.[__1]_15006.downstream_cx_total")
+        let name = StatSample.envoyName(family: .listenerHTTP, scope: "[::1]_15006.http.inbound", suffix: "downstream_rq_2xx")
+        #expect(name == "listener.[__1]_15006.http.inbound.downstream_rq_2xx")
+        let (metric, labels) = PrometheusRenderer.series(name)
+        #expect(metric == "envoy_listener_http_downstream_rq_xx")
+        #expect(labels.map { "\($0.name)=\($0.value)" } == [
+            "envoy_response_code_class=2", "envoy_http_conn_manager_prefix=inbound", "envoy_listener_address=[__1]_15006",
+        ])
+    }
+
     @Test func tagExtractionFollowsEnvoysDefaults() {
         let tags = TagProducer.defaults
         func check(_ name: String, _ extracted: String, _ labels: [String]) {

@@ -101,6 +101,10 @@ public enum NetworkFilterConfig: Sendable {
 /// `envoy.filters.network.http_connection_manager` after translation.
 public struct HTTPConnectionManagerConfig: Sendable {
     public var statPrefix: String
+    /// `<listener stat prefix>.http.<stat_prefix>`: the scope of the per-listener copies of the
+    /// response counters (`listener.<address>.http.<prefix>.downstream_rq_2xx`); set by the
+    /// listener that holds this connection manager.
+    public var listenerStatScope: String?
     public var routeTable: RouteTable
     /// `rds.route_config_name`: when set, routes come from the control plane and `routeTable` is
     /// only the empty placeholder; every request reads the worker's current table of that name.
