@@ -70,6 +70,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CSkiffBoringSSL"),
+        .target(name: "CSkiffMemory"),
         .target(
             name: "SkiffTLS",
             dependencies: [
@@ -162,7 +163,7 @@ let package = Package(
             name: "SkiffServer",
             dependencies: [
                 "SkiffCore", "SkiffConfig", "SkiffTransport", "SkiffUpstream", "SkiffAdmin",
-                "SkiffTelemetry", "SkiffXDS", "SkiffTLS", "SkiffTraceExport",
+                "SkiffTelemetry", "SkiffXDS", "SkiffTLS", "SkiffTraceExport", "CSkiffMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -21,8 +21,18 @@ extension SkiffServer: AdminBackend {
             StatSample(family: .server, scope: "", suffix: "concurrency", kind: .gauge, value: Int64(options.concurrency)),
             StatSample(family: .server, scope: "", suffix: "state", kind: .gauge, value: serverStateValue),
         ]
-        let accessLogs = AccessLogSinks.shared.all.isEmpty ? [] : AccessLogSinks.shared.samples()
-        return StatsMerger.merge(perWorker, extra: server + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
+        // Listed with or without access logs, as Envoy lists them.
+        let accessLogs = AccessLogSinks.shared.samples()
+        let openConnections = perWorker.joined().reduce(Int64(0)) { sum, sample in
+            sample.family == .listener && sample.suffix == "downstream_cx_active" ? sum + sample.value : sum
+        }
+        let now = NIODeadline.now()
+        let managers = state.withLock { state -> ManagerCounters in
+            state.managers.pruneDrains(now: now)
+            return state.managers
+        }
+        let processWide = ServerStats.samples(totalConnections: openConnections) + managers.samples(now: now)
+        return StatsMerger.merge(perWorker, extra: server + processWide + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
     }
 
     public func clustersText() async -> String {
@@ -241,7 +251,12 @@ extension SkiffServer {
         out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_active", kind: .gauge, value: Int64(listeners.count)))
         let stopped = state.withLock { Int64($0.stoppedListeners.count) }
         out.append(StatSample(family: .listenerManager, scope: "", suffix: "listener_stopped", kind: .counter, value: stopped))
-        guard let ads else { return out }
+        guard let ads else {
+            // Nothing can warm without a control plane; Envoy lists both at zero.
+            out.append(StatSample(family: .clusterManager, scope: "", suffix: "warming_clusters", kind: .gauge, value: 0))
+            out.append(StatSample(family: .listenerManager, scope: "", suffix: "total_listeners_warming", kind: .gauge, value: 0))
+            return out
+        }
         let status: [XDSResourceType: XDSTypeStatus] = await ads.status
         let warming = await ads.warming
         out.append(StatSample(family: .controlPlane, scope: "", suffix: "connected_state", kind: .gauge, value: connected ? 1 : 0))

@@ -70,6 +70,7 @@ extension SkiffServer: XDSConfigSink {
         let installed = resolved
         let (resources, health) = state.withLock { state -> ([String: ClusterResources], [String: [SocketAddress: HostHealth]]) in
             for cluster in configs {
+                if state.clusterConfigs[cluster.name] == nil { state.managers.clusterAdded += 1 }
                 state.clusterConfigs[cluster.name] = cluster
                 let addresses = Set((installed[cluster.name] ?? []).map(\.address))
                 if state.resolved[cluster.name].map({ Set($0.map(\.address)) != addresses }) ?? !addresses.isEmpty {
@@ -99,7 +100,7 @@ extension SkiffServer: XDSConfigSink {
     func removeClusters(_ names: [String]) async {
         state.withLock { state in
             for name in names {
-                state.clusterConfigs.removeValue(forKey: name)
+                if state.clusterConfigs.removeValue(forKey: name) != nil { state.managers.clusterRemoved += 1 }
                 state.resolved.removeValue(forKey: name)
                 state.clusterResources.removeValue(forKey: name)
                 state.hostHealth.removeValue(forKey: name)
@@ -154,12 +155,20 @@ extension SkiffServer: XDSConfigSink {
                     return worker.value.listeners[name]?.update(config, drainBy: deadline) ?? 0
                 }.get()) ?? 0
             }
-            state.withLock { $0.listenerConfigs[name] = config }
+            let kept = Set(config.filterChains.map(\.fingerprint))
+            state.withLock {
+                let replacedChains = $0.listenerConfigs[name]?.filterChains.filter { !kept.contains($0.fingerprint) }.count ?? 0
+                if replacedChains > 0 { $0.managers.filterChainsDraining.append((replacedChains, deadline)) }
+                $0.listenerConfigs[name] = config
+                $0.managers.listenerModified += 1
+                $0.managers.listenerInPlaceUpdated += 1
+                $0.managers.listenerCreateSuccess += Int64(workers.count)
+            }
             options.logger.info("listener \(name) updated; \(drained) connections on changed filter chains draining")
             return
         }
         if previous != nil {
-            await removeListener(named: name)
+            await removeListener(named: name, replaced: true)
         }
         for worker in workers {
             try await worker.eventLoop.submit {
@@ -173,6 +182,9 @@ extension SkiffServer: XDSConfigSink {
                 $0.listeners[name] = bound
                 $0.listenerAddresses[name] = config.address
                 $0.listenerConfigs[name] = config
+                // Moved to a new address: Envoy counts a modification, not an addition.
+                if previous == nil { $0.managers.listenerAdded += 1 } else { $0.managers.listenerModified += 1 }
+                $0.managers.listenerCreateSuccess += Int64(workers.count)
             }
             options.logger.info("listener \(name) on \(bound.address)")
         } catch {
@@ -184,8 +196,10 @@ extension SkiffServer: XDSConfigSink {
     }
 
     /// Stops accepting on a listener; its connections drain over `--drain-time-s`.
-    func removeListener(named name: String) async {
+    /// `replaced`: removed to come back on a new address (counted as modified, not removed).
+    func removeListener(named name: String, replaced: Bool = false) async {
         let bound = state.withLock { state -> ListenerBinder.Bound? in
+            if !replaced, state.listenerAddresses[name] != nil { state.managers.listenerRemoved += 1 }
             state.listenerAddresses.removeValue(forKey: name)
             state.listenerConfigs.removeValue(forKey: name)
             return state.listeners.removeValue(forKey: name)
@@ -194,6 +208,7 @@ extension SkiffServer: XDSConfigSink {
             try? await channel.close()
         }
         let deadline = NIODeadline.now() + options.drainTime
+        if bound != nil { state.withLock { $0.managers.listenersDraining.append(deadline) } }
         for worker in workers {
             try? await worker.eventLoop.submit {
                 _ = worker.value.listeners.removeValue(forKey: name)?.drainAll(by: deadline)

@@ -68,6 +68,8 @@ public final class SkiffServer: Sendable {
         var sdsTasks: [Task<Void, Never>] = []
         /// `membership_change`: host set changes per cluster.
         var membershipChanges: [String: Int64] = [:]
+        /// `listener_manager.*` and `cluster_manager.*` counters.
+        var managers = ManagerCounters()
     }
 
     private init(

@@ -202,6 +202,8 @@ public final class AccessLogSinks: Sendable {
             counter("write_buffered", total.writeBuffered), counter("write_completed", total.writeCompleted),
             counter("write_failed", total.writeFailed), counter("write_dropped", total.dropped),
             counter("lines_dropped", total.droppedLines),
+            // Envoy reopens log files on request (admin `/reopen_logs`); Skiff does not.
+            counter("reopen_failed", 0),
             StatSample(family: .filesystem, scope: "", suffix: "write_total_buffered", kind: .gauge, value: Int64(buffered)),
         ]
     }

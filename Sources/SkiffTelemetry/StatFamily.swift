@@ -44,12 +44,20 @@ public enum StatFamily: String, Sendable, CaseIterable {
         }
     }
 
-    /// The optional group a counter belongs to (`ssl`, `rbac`, `fault`), listed only where configured.
+    /// The optional group a counter belongs to (`ssl`, `rbac`, `fault`, `outlier_detection`), listed
+    /// only where configured.
     static func optionalGroup(_ suffix: String) -> String? {
         if suffix.hasPrefix("ssl.") { return "ssl" }
         if suffix.hasPrefix("rbac.") { return "rbac" }
         if suffix.hasPrefix("fault.") { return "fault" }
+        if suffix.hasPrefix("outlier_detection.") { return "outlier_detection" }
         return nil
+    }
+
+    /// Histograms Envoy creates on first use rather than with their scope (a cluster's
+    /// `upstream_rq_time` appears with its first response): not listed while empty.
+    static func isLazyHistogram(_ family: StatFamily, _ suffix: String) -> Bool {
+        family == .cluster && suffix == "upstream_rq_time"
     }
 
     /// The stem of per-status-code counters, if this family counts responses.

@@ -77,6 +77,7 @@ public final class StatsScope {
             out.append(StatSample(family: family, scope: name, suffix: suffix, kind: .gauge, value: gauges[slot]))
         }
         for (slot, suffix) in family.histogramNames.enumerated() {
+            if StatFamily.isLazyHistogram(family, suffix), histograms[slot].count == 0 { continue }
             var sample = StatSample(family: family, scope: name, suffix: suffix, kind: .histogram, value: 0)
             sample.histogram = histograms[slot].value
             out.append(sample)

@@ -168,6 +168,7 @@ public final class UpstreamCluster {
         }
         self.config = config
         if !config.allTLS.isEmpty { stats.show("ssl") }
+        if config.outlierDetection != nil { stats.show("outlier_detection") }
         var existing: [SocketAddress: UpstreamHost] = [:]
         for host in hosts {
             existing[host.address] = host

@@ -258,6 +258,9 @@ struct XDSTests {
 
         let client = try await RawClient(port: port, group: group)
         #expect(try await client.get("/").body == "hello from blue\n")
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_added") == 1)
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_create_success") == 2, "one per worker")
+        #expect(try await XDSTestsStat.value(proxy, "cluster_manager.cluster_added") == 2 + 1, "blue, green and the xds cluster")
         // v2 adds a chain for another port; the chain this connection runs is unchanged.
         try await cp.push(.listener, version: "v2", [
             XDSResources.inlineListener("main", port: port, chains: [(nil, "blue", "a"), (1, "green", "b")]),
@@ -287,6 +290,11 @@ struct XDSTests {
         await fresh.close()
         await #expect(throws: (any Error).self) { _ = try await RawClient(port: port, group: group) }
         #expect(try await XDSTestsStat.value(proxy, "listener_manager.total_listeners_active") == 0)
+        // Envoy's bookkeeping: two filter-chain updates in place, then a removal.
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_modified") == 2)
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_in_place_updated") == 2)
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_removed") == 1)
+        #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_create_success") == 6)
     }
 
     @Test func readyWaitsForTheFirstClustersAndListeners() async throws {
