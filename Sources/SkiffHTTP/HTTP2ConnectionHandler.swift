@@ -29,6 +29,11 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
 
     /// Over TLS (ALPN h2): counted in `downstream_cx_ssl_*` too.
     private let isTLS: Bool
+    /// Who ended the connection (`downstream_cx_destroy_local` / `_remote`), as in the HTTP/1.1
+    /// manager, and whether streams were still open when it ended (`*_active_rq`).
+    private var closedLocally = false
+    private var closedRemotely = false
+    private var streamsCutByClose = false
 
     public init(config: HTTPConnectionManagerConfig, worker: Worker, isTLS: Bool = false) {
         self.stats = worker.stats.http(config.statPrefix)
@@ -68,6 +73,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP2Active, by: -1)
             if isTLS { stats.adjust(HTTPStat.cxSSLActive, by: -1) }
+            HTTPStat.countDestroy(in: stats, local: closedLocally && !closedRemotely, activeRequest: streamsCutByClose || openStreams > 0)
             stats.increment(HTTPStat.cxDestroy)
             stats.record(HTTPStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }
@@ -79,6 +85,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             // The client closed its side (FIN, or TLS close_notify): nothing more can arrive, so
             // the connection closes once the open streams' responses are out.
             draining = true
+            closedRemotely = true
             idle?.cancel()
             if openStreams == 0 { context.close(promise: nil) }
             return
@@ -95,6 +102,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
     }
 
     func streamClosed() {
+        // NIO's handler, ahead of this one, closes the open streams as the connection goes
+        // inactive: a stream ending on a dead channel was cut by the close.
+        if let context, !context.channel.isActive { streamsCutByClose = true }
         openStreams = max(openStreams - 1, 0)
         guard openStreams == 0, let context else { return }
         if draining {
@@ -106,9 +116,11 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // NIO's HTTP/2 handler has already answered a protocol violation with GOAWAY.
-        if !(error is IOError) {
+        if error is IOError {
+            closedRemotely = true
+        } else {
             stats.increment(HTTPStat.cxProtocolError)
-            context.close(promise: nil)
+            closeLocally(context)
         }
         context.fireErrorCaught(error)
     }
@@ -121,11 +133,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
         idle?.cancel()
         sendGoAway(context)
         if openStreams == 0 {
-            context.close(promise: nil)
+            closeLocally(context)
             return
         }
         drainDeadline = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [weak self] in
-            self?.context?.close(promise: nil)
+            guard let self, let context = self.context else { return }
+            self.closeLocally(context)
         }
     }
 
@@ -133,6 +146,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
         guard let context, openStreams == 0 else { return }
         stats.increment(HTTPStat.cxIdleTimeout)
         sendGoAway(context)
+        closeLocally(context)
+    }
+
+    /// Closes on this handler's decision (unless the client already closed).
+    private func closeLocally(_ context: ChannelHandlerContext) {
+        if !closedRemotely { closedLocally = true }
         context.close(promise: nil)
     }
 
@@ -144,7 +163,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             guard self.context != nil else { return }
             let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
             context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-                context.close(promise: nil)
+                self.closeLocally(context)
             }
         }
     }

@@ -57,6 +57,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     /// Serving one HTTP/2 stream (not a whole connection).
     let isHTTP2Stream: Bool
+    /// Who ended the connection, for Envoy's `downstream_cx_destroy_local` / `_remote`: this
+    /// manager decided (a timeout, `connection: close`, a protocol error, a drain), or the client
+    /// did (FIN, reset, TLS close) — a close with no decision of ours is the client's.
+    private var closedLocally = false
+    private var closedRemotely = false
 
     public init(config: HTTPConnectionManagerConfig, worker: Worker, http2Stream: Bool = false) {
         self.config = config
@@ -84,13 +89,13 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         machine.closeRequested()
         let loop = context.eventLoop.assumeIsolatedUnsafeUnchecked()
         drainClose = loop.scheduleTask(deadline: deadline) { [weak self] in
-            self?.context?.close(promise: nil)
+            self?.closeConnection()
         }
         let idleClose = min(deadline, .now() + Self.drainTimeout)
         loop.scheduleTask(deadline: idleClose) { [weak self] in
             guard let self, self.machine.state == .idle else { return }
             self.stats.increment(HTTPStat.cxDrainClose)
-            self.context?.close(promise: nil)
+            self.closeConnection()
         }
     }
 
@@ -161,6 +166,12 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         self.context = nil
     }
 
+    /// Closes the connection on this manager's decision (unless the client already closed it).
+    private func closeConnection(_ context: ChannelHandlerContext? = nil, mode: CloseMode = .all) {
+        if !closedRemotely { closedLocally = true }
+        (context ?? self.context)?.close(mode: mode, promise: nil)
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         machine.closed()
         cancelTimers()
@@ -168,6 +179,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             stats.adjust(HTTPStat.cxUpgradesActive, by: -1)
         }
         if !isHTTP2Stream {
+            HTTPStat.countDestroy(in: stats, local: closedLocally && !closedRemotely, activeRequest: stream != nil)
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
             if tlsSession != nil { stats.adjust(HTTPStat.cxSSLActive, by: -1) }
@@ -210,7 +222,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         discardedBytes += bytes
         if discardedBytes > Self.maxDiscardedBody {
             machine.closeRequested()
-            context?.close(promise: nil)
+            closeConnection()
         }
     }
 
@@ -268,8 +280,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         if case ChannelEvent.inputClosed = event {
             // The client half-closed: finish the current response, then close.
             machine.closeRequested()
+            closedRemotely = true
             if stream == nil || lingering {
-                context.close(promise: nil)
+                closeConnection(context)
             }
             return
         }
@@ -281,9 +294,14 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         // A socket error (a reset peer): NIO closes the channel itself right after this, and
         // closing through the pipeline first would only have TLS write a close_notify into the
         // dead socket (an EPIPE per reset connection). `channelInactive` does the bookkeeping.
-        if error is IOError { return }
+        if error is IOError {
+            closedRemotely = true
+            return
+        }
         guard let parserError = error as? HTTPParserError else {
-            context.close(promise: nil)
+            // A transport failure the peer caused (an unclean TLS shutdown, an alert).
+            closedRemotely = true
+            closeConnection(context)
             return
         }
         // The decoder closes the channel right after this returns: reply synchronously.
@@ -401,7 +419,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         if action == .closeAfterFlush {
             requestTimer?.cancel()
             context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-                context.close(promise: nil)
+                self.closeConnection(context)
             }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
@@ -437,10 +455,10 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         responseInProgress = false
         reads.set(held: false)  // It reads below.
         flushed.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-            context.close(mode: .output, promise: nil)
+            self.closeConnection(context, mode: .output)
         }
         context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.lingerTime) {
-            context.close(promise: nil)
+            self.closeConnection(context)
         }
         context.read()
     }
@@ -516,7 +534,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             try sync.addHandler(tunnel, position: .before(try sync.handler(type: HTTPResponseEncoder.self)))
             return true
         } catch {
-            context.close(promise: nil)
+            self.closeConnection(context)
             return false
         }
     }
@@ -533,7 +551,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     private func streamIdleExpired() {
         if upgraded {
             stats.increment(HTTPStat.rqIdleTimeout)
-            context?.close(promise: nil)
+            closeConnection()
         } else {
             stream?.streamIdleTimedOut()
         }
@@ -545,7 +563,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             logFinished(stream, flag: .upstreamConnectionTermination)
         }
         machine.closeRequested()
-        context?.close(promise: nil)
+        closeConnection()
     }
 
     /// The route's `idle_timeout` replaces `stream_idle_timeout` for the current stream (nil
@@ -590,7 +608,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             connectionIdle?.resume()
             awaitingRequestStart = true
         case .closeAfterFlush:
-            context?.close(promise: nil)
+            closeConnection()
         }
     }
 
@@ -603,14 +621,14 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             self.headersTimer = nil
             self.stats.increment(HTTPStat.rqHeaderTimeout)
             self.machine.closeRequested()
-            self.context?.close(promise: nil)
+            self.closeConnection()
         }
     }
 
     private func connectionIdleTimedOut() {
         guard stream == nil else { return }
         stats.increment(HTTPStat.cxIdleTimeout)
-        context?.close(promise: nil)
+        closeConnection()
     }
 
     private func requestTimedOut() {

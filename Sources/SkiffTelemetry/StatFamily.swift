@@ -232,6 +232,8 @@ public enum HTTPStat {
         "tracing.random_sampling", "tracing.service_forced", "tracing.client_enabled", "tracing.not_traceable", "tracing.health_check",
         "tracing.tail_kept",
         "downstream_cx_ssl_total",
+        "downstream_cx_destroy_local", "downstream_cx_destroy_remote", "downstream_cx_destroy_active_rq",
+        "downstream_cx_destroy_local_active_rq", "downstream_cx_destroy_remote_active_rq",
         // Listed at zero as Envoy lists them, for what Skiff does not have (yet): HTTP/3, an
         // overload manager, path normalisation, internal and route redirects, IP detection
         // extensions, connection duration limits, response buffering, HTTP/2 premature-reset
@@ -296,6 +298,20 @@ public enum HTTPStat {
     public static let tracingTailKept = StatCounter(38)
     /// Connections over TLS (HTTP/1.1 or HTTP/2).
     public static let cxSSLTotal = StatCounter(39)
+    public static let cxDestroyLocal = StatCounter(40)
+    public static let cxDestroyRemote = StatCounter(41)
+    public static let cxDestroyActiveRq = StatCounter(42)
+    public static let cxDestroyLocalActiveRq = StatCounter(43)
+    public static let cxDestroyRemoteActiveRq = StatCounter(44)
+
+    /// A connection ended: by Skiff (`local`) or the client, with or without a request in flight.
+    public static func countDestroy(in stats: StatsScope, local: Bool, activeRequest: Bool) {
+        stats.increment(local ? cxDestroyLocal : cxDestroyRemote)
+        if activeRequest {
+            stats.increment(cxDestroyActiveRq)
+            stats.increment(local ? cxDestroyLocalActiveRq : cxDestroyRemoteActiveRq)
+        }
+    }
 
     public static let cxActive = StatGauge(0)
     public static let rqActive = StatGauge(1)

@@ -292,6 +292,12 @@ struct HTTP2Tests {
         await client.close()
         #expect(ContinuousClock.now - closing < .seconds(2))
         #expect(try await stat(proxy, "http.inbound_http.downstream_cx_http2_active") == 0)
+        // Over TLS, and closed by the client with nothing in flight (Envoy's names).
+        #expect(try await stat(proxy, "http.inbound_http.downstream_cx_ssl_total") == 1)
+        #expect(try await stat(proxy, "http.inbound_http.downstream_cx_ssl_active") == 0)
+        #expect(try await stat(proxy, "http.inbound_http.downstream_cx_destroy_remote") == 1)
+        #expect(try await stat(proxy, "http.inbound_http.downstream_cx_destroy_local") == 0)
+        #expect(try await stat(proxy, "http.inbound_http.downstream_cx_destroy_active_rq") == 0)
         await proxy.stop()
     }
 }
