@@ -84,7 +84,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
             // The client closed its side (FIN, or TLS close_notify): as in Envoy, the connection
             // ends and streams still open are reset.
             draining = true
-            if closedLocally == nil { closedLocally = false }
+            clientClosed()
             idle?.cancel()
             context.close(promise: nil)
             return
@@ -116,7 +116,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // NIO's HTTP/2 handler has already answered a protocol violation with GOAWAY.
         if error is IOError {
-            if closedLocally == nil { closedLocally = false }
+            clientClosed()
         } else {
             stats.increment(HTTPStat.cxProtocolError)
             closeLocally(context)
@@ -146,6 +146,11 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, HTTPDrainable {
         stats.increment(HTTPStat.cxIdleTimeout)
         sendGoAway(context)
         closeLocally(context)
+    }
+
+    /// The client ended the connection (unless this side already had).
+    private func clientClosed() {
+        if closedLocally == nil { closedLocally = false }
     }
 
     /// Closes on this handler's decision (unless the client closed first).

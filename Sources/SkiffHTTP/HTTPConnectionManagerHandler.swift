@@ -166,6 +166,11 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         self.context = nil
     }
 
+    /// The client ended the connection (unless this side already had).
+    private func clientClosed() {
+        if closedLocally == nil { closedLocally = false }
+    }
+
     /// Closes the connection on this manager's decision (unless the client closed it first).
     private func closeConnection(_ context: ChannelHandlerContext? = nil, mode: CloseMode = .all) {
         if closedLocally == nil { closedLocally = true }
@@ -282,7 +287,7 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
             // still in flight is reset (upstream too) rather than answered — measured on Envoy
             // 1.40 with a FIN after a request: no response, the upstream request cancelled.
             machine.closeRequested()
-            if closedLocally == nil { closedLocally = false }
+            clientClosed()
             closeConnection(context)
             return
         }
@@ -295,12 +300,12 @@ public final class HTTPConnectionManagerHandler: ChannelDuplexHandler, Removable
         // closing through the pipeline first would only have TLS write a close_notify into the
         // dead socket (an EPIPE per reset connection). `channelInactive` does the bookkeeping.
         if error is IOError {
-            if closedLocally == nil { closedLocally = false }
+            clientClosed()
             return
         }
         guard let parserError = error as? HTTPParserError else {
             // A transport failure the peer caused (an unclean TLS shutdown, an alert).
-            if closedLocally == nil { closedLocally = false }
+            clientClosed()
             closeConnection(context)
             return
         }

@@ -31,7 +31,7 @@ extension SkiffServer: AdminBackend {
             state.managers.pruneDrains(now: now)
             return state.managers
         }
-        let processWide = ServerStats.samples(totalConnections: openConnections) + managers.samples(now: now)
+        let processWide = ServerStats.samples(totalConnections: openConnections) + managers.samples()
         return StatsMerger.merge(perWorker, extra: server + processWide + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
     }
 

@@ -75,7 +75,7 @@ public enum ListenerBinder {
         let limit = listener.bufferLimitBytes
         try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: limit / 2, high: limit))
         let stats = worker.stats.listener(listener.statPrefix)
-        let perWorker = worker.stats.scope(.listenerWorker, "\(listener.statPrefix).worker_\(worker.index)")
+        let perWorker = worker.stats.scope(.listenerWorker, workerScope(listener, worker))
         stats.increment(ListenerStat.cxTotal)
         stats.adjust(ListenerStat.cxActive, by: 1)
         perWorker.increment(ListenerWorkerStat.cxTotal)
@@ -116,6 +116,11 @@ public enum ListenerBinder {
         stats.adjust(ListenerStat.preConnectionActive, by: 1)
     }
 
+    /// `<address>.worker_<n>`: the scope of a listener's per-worker stats.
+    static func workerScope(_ listener: ListenerConfig, _ worker: Worker) -> String {
+        "\(listener.statPrefix).worker_\(worker.index)"
+    }
+
     /// Creates a new listener's statistics on `worker` before its first connection, as Envoy
     /// lists them (at zero) from the moment the listener exists: the listener's own, its
     /// per-worker ones, and those of every connection manager and TCP proxy in its chains, with
@@ -124,7 +129,7 @@ public enum ListenerBinder {
     public static func createStats(for listener: ListenerConfig, on worker: Worker) {
         let stats = worker.stats.listener(listener.statPrefix)
         if listener.filterChains.contains(where: { $0.tls != nil }) { stats.show("ssl") }
-        _ = worker.stats.scope(.listenerWorker, "\(listener.statPrefix).worker_\(worker.index)")
+        _ = worker.stats.scope(.listenerWorker, workerScope(listener, worker))
         for chain in listener.filterChains {
             switch chain.filter {
             case .httpConnectionManager(let hcm):
