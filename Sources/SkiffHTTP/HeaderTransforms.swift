@@ -61,6 +61,7 @@ public enum HeaderTransforms {
         action: ForwardAction,
         mutations: [HeaderMutations],
         downstream: DownstreamInfo,
+        requestID: String? = nil,
         random: inout FastRandom
     ) -> HTTPRequestHead {
         var headers = request.headers
@@ -79,7 +80,10 @@ public enum HeaderTransforms {
             headers.add(name: "x-forwarded-proto", value: downstream.isTLS ? "https" : "http")
         }
         forwardClientCert(&headers, downstream)
-        if downstream.generateRequestID, !headers.contains(name: "x-request-id") {
+        if let requestID {
+            // The tracer's id (it made one if none came, and stamped its decision in it).
+            setRequestID(&headers, requestID)
+        } else if downstream.generateRequestID, !headers.contains(name: "x-request-id") {
             headers.add(name: "x-request-id", value: RequestID.make(&random))
         }
         if let timeout = action.timeout {
@@ -89,6 +93,16 @@ public enum HeaderTransforms {
             apply(mutation, to: &headers)
         }
         return HTTPRequestHead(version: .http1_1, method: request.method, uri: path, headers: headers)
+    }
+
+    /// Sets `x-request-id`, rewriting the header only when it differs (the common case is the
+    /// id the client sent, unchanged, or none yet).
+    static func setRequestID(_ headers: inout HTTPHeaders, _ requestID: String) {
+        if let current = headers.first(name: "x-request-id") {
+            if current != requestID { headers.replaceOrAdd(name: "x-request-id", value: requestID) }
+        } else {
+            headers.add(name: "x-request-id", value: requestID)
+        }
     }
 
     /// `forward_client_cert_details`: what happens to `x-forwarded-client-cert`.

@@ -7,12 +7,12 @@ import SkiffUpstream
 /// `access_log`: otherwise `log` stays nil and none of this runs).
 extension RouterStream {
     /// Starts the record: request line, downstream addresses, peer identity.
-    func startLog() {
-        var record = AccessLogRecord.startingNow()
+    func startLog(authority: String) {
+        let record = AccessLogRecord.startingNow()
         logStart = ContinuousClockReading.now()
         record.method = request.method.rawValue
         record.path = request.uri
-        record.authority = request.headers.first(name: "host") ?? ""
+        record.authority = authority
         record.requestHeaders = request.headers
         record.protocolName = connection.isHTTP2Stream ? "HTTP/2"
             : request.version == .http1_1 ? "HTTP/1.1" : "HTTP/\(request.version.major).\(request.version.minor)"
@@ -52,8 +52,8 @@ extension RouterStream {
 
     /// Finishes the record: duration, cluster, upstream failure.
     func finishLog(flag: ResponseFlag?) -> AccessLogRecord? {
-        // Moved out, not copied: a copy would retain and release every field of the record.
-        guard var record = log.take() else { return nil }
+        guard let record = log else { return nil }
+        log = nil
         if let flag, !record.responseFlags.contains(flag) { record.responseFlags.append(flag) }
         record.durationNanos = ContinuousClockReading.now() - logStart
         record.upstreamCluster = cluster?.config.name

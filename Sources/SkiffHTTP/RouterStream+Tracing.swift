@@ -15,7 +15,9 @@ struct ActiveSpan {
     var requestID: String
     var startMonotonic: UInt64
     /// Zipkin: the caller sent the single `b3` header, which then goes upstream as it came.
-    var singleB3: String?
+    var singleB3: String? = nil
+    /// The request came with `traceparent` or `tracestate` (replaced upstream, not added).
+    var replacesW3CHeaders = false
 }
 
 /// `tracing` on the connection manager: the decision when the request arrives, the context
@@ -32,13 +34,12 @@ struct ActiveSpan {
 extension RouterStream {
     func startTrace(_ tracing: TracingConfig) {
         let headers = request.headers
-        var requestID = headers.first(name: "x-request-id") ?? ""
+        let found = TraceHeaders(headers)
+        var requestID = found.requestID ?? ""
         if requestID.isEmpty {
             requestID = RequestID.make(&worker.random)
         }
-        let (reason, stampedID) = TraceSampling.decide(
-            requestID: requestID, config: tracing, clientTraceID: headers.contains(name: "x-client-trace-id")
-        )
+        let (reason, stampedID) = TraceSampling.decide(requestID: requestID, config: tracing, clientTraceID: found.clientTraceID)
         switch reason {
         case .sampling: connection.stats.increment(HTTPStat.tracingRandomSampling)
         case .serviceForced: connection.stats.increment(HTTPStat.tracingServiceForced)
@@ -46,11 +47,12 @@ extension RouterStream {
         case .notTraceable, .noTrace: connection.stats.increment(HTTPStat.tracingNotTraceable)
         }
         let b3 = tracing.provider.usesB3
-        let parent = b3 ? Self.b3Context(headers) : Self.w3cContext(headers)
+        let parent = b3 ? Self.b3Context(headers) : found.traceparent.flatMap { TraceContext.parseTraceparent($0, traceState: found.tracestate) }
         var span = ActiveSpan(
             traceIDHigh: 0, traceIDLow: 0, spanID: worker.random.next() | 1, parentSpanID: 0,
             sampled: reason.traced && (parent?.sampled ?? true), traceState: parent?.traceState,
-            requestID: stampedID, startMonotonic: ContinuousClockReading.now()
+            requestID: stampedID, startMonotonic: ContinuousClockReading.now(),
+            replacesW3CHeaders: found.traceparent != nil || found.tracestate != nil
         )
         if let parent {
             span.traceIDHigh = parent.traceIDHigh
@@ -72,6 +74,14 @@ extension RouterStream {
         self.span = span
     }
 
+    /// A span takes its tags from the access log record, so the record is kept for a sampled
+    /// span, or for any span when a tail decision may keep it; an unsampled request (99 % of
+    /// them at 1 % sampling) builds none.
+    var spanNeedsRecord: Bool {
+        guard let span else { return false }
+        return span.sampled || worker.tailSampling.isEnabled
+    }
+
     static func traceID128(_ tracing: TracingConfig) -> Bool {
         if case .zipkin(_, _, _, _, let wide) = tracing.provider { return wide }
         return true
@@ -80,11 +90,6 @@ extension RouterStream {
     static func sharedSpanContext(_ tracing: TracingConfig) -> Bool {
         if case .zipkin(_, _, _, let shared, _) = tracing.provider { return shared }
         return false
-    }
-
-    static func w3cContext(_ headers: HTTPHeaders) -> TraceContext? {
-        guard let parent = headers.first(name: "traceparent") else { return nil }
-        return TraceContext.parseTraceparent(parent, traceState: headers.first(name: "tracestate"))
     }
 
     static func b3Context(_ headers: HTTPHeaders) -> TraceContext? {
@@ -98,10 +103,10 @@ extension RouterStream {
         )
     }
 
-    /// The trace context for the upstream request.
+    /// The trace context for the upstream request (`x-request-id`, carrying the decision, is set
+    /// with the connection manager's headers).
     func injectTrace(into headers: inout HTTPHeaders) {
         guard let span, let tracing = config.tracing else { return }
-        headers.replaceOrAdd(name: "x-request-id", value: span.requestID)
         if tracing.provider.usesB3 {
             if let single = span.singleB3 {
                 headers.replaceOrAdd(name: "b3", value: single)
@@ -118,8 +123,15 @@ extension RouterStream {
             headers.replaceOrAdd(name: "x-b3-sampled", value: span.sampled ? "1" : "0")
         } else {
             let context = TraceContext(traceIDHigh: span.traceIDHigh, traceIDLow: span.traceIDLow, spanID: span.spanID, sampled: span.sampled)
-            headers.replaceOrAdd(name: "traceparent", value: context.traceparent(spanID: span.spanID, sampled: span.sampled))
-            headers.replaceOrAdd(name: "tracestate", value: span.traceState ?? "")
+            let traceparent = context.traceparent(spanID: span.spanID, sampled: span.sampled)
+            if span.replacesW3CHeaders {
+                headers.replaceOrAdd(name: "traceparent", value: traceparent)
+                headers.replaceOrAdd(name: "tracestate", value: span.traceState ?? "")
+            } else {
+                // None came: added without first looking for ones to remove.
+                headers.add(name: "traceparent", value: traceparent)
+                headers.add(name: "tracestate", value: "")
+            }
         }
     }
 

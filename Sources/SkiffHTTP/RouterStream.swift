@@ -103,11 +103,11 @@ final class RouterStream: UpstreamResponseHandler {
     // MARK: Routing
 
     func start() {
-        if connection.logsRequests { startLog() }
+        let authority = request.headers.first(name: "host") ?? ""
         if let tracing = config.tracing { startTrace(tracing) }
+        if connection.logsRequests || spanNeedsRecord { startLog(authority: authority) }
         let table = connection.currentRouteTable
         self.table = table
-        let authority = request.headers.first(name: "host") ?? ""
         let vhost = VirtualHostSelector.select(in: table, authority: authority)
         let matched = vhost.flatMap { RouteMatcher.firstMatch(in: $0, path: request.uri, headers: request.headers) }
         if let upgradeType, let matched, !upgradeAllowed(upgradeType, route: matched) {
@@ -246,7 +246,7 @@ final class RouterStream: UpstreamResponseHandler {
             let path = PathRewriter.rewrite(path: request.uri, match: route.match, prefixRewrite: forward.prefixRewrite)
             var head = HeaderTransforms.upstreamRequestHead(
                 request, path: path, action: forward, mutations: mutations,
-                downstream: connection.downstreamInfo, random: &worker.random
+                downstream: connection.downstreamInfo, requestID: span?.requestID, random: &worker.random
             )
             if upgradeType != nil {
                 HTTPUpgrade.restoreHeaders(&head.headers, from: request.headers)

@@ -33,63 +33,65 @@ public enum AccessLogFormatter {
         }
     }
 
-    /// Appends the line to `buffer`: a text format piece by piece, numbers and the default start
-    /// time written as digits, so a line costs no string of its own (a JSON format goes through
-    /// `line`).
+    /// Room a text line is formatted in, in place, in the batch buffer; a longer line (a long
+    /// header value) is written again the slow way.
+    static let lineWindow = 4096
+
+    /// Appends the line to `buffer`: a text format is formatted straight into the buffer's
+    /// memory (`LineCursor`), numbers and the default start time as digits, so a line costs no
+    /// string of its own (a JSON format goes through `line`).
     public static func write(_ format: AccessLogFormat, _ record: AccessLogRecord, into buffer: inout ByteBuffer) {
         guard case .text(let pieces) = format else {
             buffer.writeString(line(format, record))
             return
         }
-        for piece in pieces {
-            switch piece {
+        let written = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: lineWindow) { memory in
+            var cursor = LineCursor(UnsafeMutableRawBufferPointer(rebasing: memory.prefix(lineWindow)))
+            write(pieces, record, into: &cursor)
+            return cursor.overflowed ? 0 : cursor.count
+        }
+        if written == 0 {
+            buffer.writeString(line(format, record))
+        }
+    }
+
+    static func write(_ pieces: [AccessLogPiece], _ record: AccessLogRecord, into out: inout LineCursor) {
+        for index in pieces.indices {
+            switch pieces[index] {
             case .text(let text):
-                buffer.writeString(text)
+                out.append(text)
             case .command(let command):
                 switch command {
-                case .responseCode: writeDecimal(UInt64(max(record.responseCode, 0)), into: &buffer)
-                case .bytesReceived: writeDecimal(UInt64(max(record.bytesReceived, 0)), into: &buffer)
-                case .bytesSent: writeDecimal(UInt64(max(record.bytesSent, 0)), into: &buffer)
+                case .responseCode: out.appendDecimal(UInt64(max(record.responseCode, 0)))
+                case .bytesReceived: out.appendDecimal(UInt64(max(record.bytesReceived, 0)))
+                case .bytesSent: out.appendDecimal(UInt64(max(record.bytesSent, 0)))
                 case .duration:
-                    if let nanos = record.durationNanos { writeDecimal(nanos / 1_000_000, into: &buffer) } else { buffer.writeStaticString("-") }
+                    if let nanos = record.durationNanos { out.appendDecimal(nanos / 1_000_000) } else { out.append(byte: UInt8(ascii: "-")) }
                 case .startTime(nil):
-                    writeDefaultTime(record.startTimeNanos, into: &buffer)
+                    writeDefaultTime(record.startTimeNanos, into: &out)
+                case .responseFlags where record.responseFlags.isEmpty:
+                    out.append(byte: UInt8(ascii: "-"))
                 default:
-                    buffer.writeString(value(command, record) ?? "-")
+                    if let value = value(command, record) { out.append(value) } else { out.append(byte: UInt8(ascii: "-")) }
                 }
             }
         }
     }
 
-    /// Decimal digits without a string.
-    static func writeDecimal(_ value: UInt64, into buffer: inout ByteBuffer) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for 20 digits
-        withUnsafeMutableBytes(of: &digits) { raw in
-            var remaining = value
-            var index = raw.count
-            repeat {
-                index -= 1
-                raw[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-            } while remaining > 0
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[index...]))
-        }
-    }
-
     /// `%START_TIME%` in Envoy's default form (`2026-11-22T17:00:00.123Z`).
-    static func writeDefaultTime(_ nanos: Int64, into buffer: inout ByteBuffer) {
+    static func writeDefaultTime(_ nanos: Int64, into out: inout LineCursor) {
         let second = nanos / 1_000_000_000
         let cache = TimeCache.current
         if cache.second != second {
             cache.second = second
             cache.prefix = formatTime(nanos, "%Y-%m-%dT%H:%M:%S.")
         }
-        buffer.writeString(cache.prefix)
-        let milliValue = Int(nanos % 1_000_000_000) / 1_000_000
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliValue / 100))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliValue / 10 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliValue % 10))
-        buffer.writeInteger(UInt8(ascii: "Z"))
+        out.append(cache.prefix)
+        let millis = Int(nanos % 1_000_000_000) / 1_000_000
+        out.append(byte: UInt8(ascii: "0") + UInt8(millis / 100))
+        out.append(byte: UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        out.append(byte: UInt8(ascii: "0") + UInt8(millis % 10))
+        out.append(byte: UInt8(ascii: "Z"))
     }
 
     /// A JSON field: a lone operator keeps its type (number, or null when unavailable); text
@@ -115,12 +117,18 @@ public enum AccessLogFormatter {
         case .startTime(let format):
             guard let format else { return defaultTime(r.startTimeNanos) }
             return formatTime(r.startTimeNanos, format)
+        // Plain loops, not `lazy.compactMap`: its escaping closure would box a copy of the
+        // whole record for every operator of every line.
         case .requestHeader(let names, let max):
-            return truncate(names.lazy.compactMap { r.requestHeader($0) }.first, max)
+            for name in names { if let value = r.requestHeader(name) { return truncate(value, max) } }
+            return nil
         case .responseHeader(let names, let max):
-            return truncate(names.lazy.compactMap { r.responseHeader($0) }.first, max)
+            for name in names { if let value = r.responseHeader(name) { return truncate(value, max) } }
+            return nil
         case .responseTrailer(let names, let max):
-            return truncate(names.lazy.compactMap { r.responseTrailers?.first(name: $0) }.first, max)
+            guard let trailers = r.responseTrailers else { return nil }
+            for name in names { if let value = trailers.first(name: name) { return truncate(value, max) } }
+            return nil
         case .responseCode: return String(r.responseCode)
         case .responseCodeDetails: return r.responseCodeDetails
         case .responseFlags:
@@ -162,8 +170,8 @@ public enum AccessLogFormatter {
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
-    static func truncate(_ value: String?, _ max: Int?) -> String? {
-        guard let value, let max, value.count > max else { return value }
+    static func truncate(_ value: String, _ max: Int?) -> String {
+        guard let max, value.count > max else { return value }
         return String(value.prefix(max))
     }
 

@@ -130,7 +130,13 @@ public final class AccessLogBuffer {
     public init(sink: AccessLogSink, eventLoop: any EventLoop) {
         self.sink = sink
         self.eventLoop = eventLoop
-        self.buffer = ByteBufferAllocator().buffer(capacity: 0)
+        self.buffer = Self.freshBatch()
+    }
+
+    /// Room for a full batch plus one line's formatting window, so formatting the last line of
+    /// a batch never grows (copies) the buffer.
+    static func freshBatch() -> ByteBuffer {
+        ByteBufferAllocator().buffer(capacity: batchBytes + AccessLogFormatter.lineWindow)
     }
 
     public func append(_ line: String) {
@@ -148,7 +154,7 @@ public final class AccessLogBuffer {
         lines += 1
         if buffer.readableBytes >= Self.batchBytes {
             flush()
-        } else {
+        } else if !flushTimer.isArmed {
             flushTimer.arm(on: eventLoop, after: Self.flushInterval) { [weak self] in self?.flush() }
         }
     }
@@ -156,7 +162,7 @@ public final class AccessLogBuffer {
     public func flush() {
         guard buffer.readableBytes > 0 else { return }
         sink.submit(buffer, lines: lines)
-        buffer = ByteBufferAllocator().buffer(capacity: Self.batchBytes)
+        buffer = Self.freshBatch()
         lines = 0
     }
 }

@@ -114,7 +114,7 @@ public final class SpanBuffer {
         spans.append(span)
         if spans.count >= Self.batchSize {
             flush()
-        } else {
+        } else if !flushTimer.isArmed {
             flushTimer.arm(on: eventLoop, after: Self.flushInterval) { [weak self] in self?.flush() }
         }
     }
@@ -133,6 +133,9 @@ extension SpanBuffer: Sendable {}
 /// timer when its first item arrives instead of one per item. Used on one event loop only.
 final class FlushTimer {
     private var scheduled = false
+    /// Callers check this before `arm`: building the escaping closure costs an allocation
+    /// even when the timer is already set (once per log line or span otherwise).
+    var isArmed: Bool { scheduled }
 
     func arm(on eventLoop: any EventLoop, after delay: TimeAmount, _ flush: @escaping () -> Void) {
         guard !scheduled else { return }

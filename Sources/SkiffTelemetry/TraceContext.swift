@@ -113,8 +113,6 @@ public struct TraceContext: Sendable, Equatable {
 
 /// Lowercase hexadecimal without Foundation: ids are printed and parsed per traced request.
 public enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
-
     /// Sixteen lowercase hex digits.
     public static func string(_ value: UInt64) -> String {
         String(unsafeUninitializedCapacity: 16) { buffer in
@@ -125,7 +123,8 @@ public enum Hex {
 
     static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
         for index in 0..<16 {
-            buffer[offset + index] = digits[Int((value >> UInt64(60 - 4 * index)) & 0xf)]
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xf
+            buffer[offset + index] = nibble < 10 ? nibble &+ UInt8(ascii: "0") : nibble &+ (UInt8(ascii: "a") - 10)
         }
     }
 

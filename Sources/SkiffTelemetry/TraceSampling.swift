@@ -36,17 +36,18 @@ public enum TraceSampling {
     }
 
     /// The decision and the request id as it goes upstream (rewritten when the id is a UUID).
+    /// Reads the id in place: the only allocation is the rewritten id, when the decision
+    /// changes its nibble.
     public static func decide(requestID: String, config: TracingConfig, clientTraceID: Bool) -> (reason: Reason, requestID: String) {
         let utf8 = requestID.utf8
         guard utf8.count == 36 else { return (.noTrace, requestID) }
-        let id = Array(utf8)
-        let isUUID = id[8] == UInt8(ascii: "-") && id[13] == UInt8(ascii: "-") && id[18] == UInt8(ascii: "-") && id[23] == UInt8(ascii: "-")
-        guard isUUID, let value = Hex.parseAnyCase(id[0..<8]) else {
+        let read = utf8.withContiguousStorageIfAvailable { uuidFacts($0) } ?? Array(utf8).withUnsafeBufferPointer { uuidFacts($0) }
+        guard let (value, currentNibble) = read else {
             // Not a UUID: nothing to read a stable decision from, nothing to record it in.
             return (.noTrace, requestID)
         }
         let sample = value % 10_000
-        var reason = current(id[14])
+        var reason = current(currentNibble)
         if reason == .noTrace {
             if clientTraceID, enabled(config.clientSampling, sample) {
                 reason = .clientForced
@@ -57,10 +58,32 @@ public enum TraceSampling {
         if !enabled(config.overallSampling, sample) {
             reason = .notTraceable
         }
-        guard let nibble = reason.nibble, reason != .noTrace, id[14] != nibble else { return (reason, requestID) }
-        var stamped = id
-        stamped[14] = nibble
-        return (reason, String(decoding: stamped, as: UTF8.self))
+        guard let nibble = reason.nibble, reason != .noTrace, currentNibble != nibble else { return (reason, requestID) }
+        let stamped = String(unsafeUninitializedCapacity: 36) { out in
+            for (index, byte) in utf8.enumerated() { out[index] = index == 14 ? nibble : byte }
+            return 36
+        }
+        return (reason, stamped)
+    }
+
+    /// A 36-byte UUID's first eight hex digits (either case: request ids are not W3C-strict) and
+    /// its version nibble; nil when it is not a UUID.
+    static func uuidFacts(_ id: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt8)? {
+        let dash = UInt8(ascii: "-")
+        guard id[8] == dash, id[13] == dash, id[18] == dash, id[23] == dash else { return nil }
+        var value: UInt64 = 0
+        for index in 0..<8 {
+            let byte = id[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return (value, id[14])
     }
 
     /// Envoy's `featureEnabled` on a percentage: the sample (0..<10 000) below percent × 100.
@@ -75,12 +98,5 @@ public enum TraceSampling {
         case UInt8(ascii: "b"): return .clientForced
         default: return .noTrace
         }
-    }
-}
-
-extension Hex {
-    /// Hex digits in either case (request ids are not W3C-strict).
-    static func parseAnyCase(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-        parse(ArraySlice(bytes.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "F") ? $0 + 32 : $0 }))
     }
 }

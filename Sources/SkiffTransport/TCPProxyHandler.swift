@@ -65,7 +65,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
         guard !begun else { return }
         begun = true
         if !config.accessLogs.isEmpty, let channel = context?.channel {
-            var record = AccessLogRecord.startingNow()
+            let record = AccessLogRecord.startingNow()
             record.protocolName = nil
             record.downstreamRemoteIP = channel.remoteAddress?.ipAddress
             record.downstreamRemotePort = channel.remoteAddress?.port
@@ -292,7 +292,7 @@ public final class TCPProxyHandler: ChannelDuplexHandler, ByteRelayPeer {
             self.istio = nil
             worker.istio.recordTCPClosed(istio.labels, sent: istio.sent, received: istio.received)
         }
-        if var record = log {
+        if let record = log {
             log = nil
             record.durationNanos = ContinuousClockReading.now() - logStart
             worker.writeAccessLogs(config.accessLogs, record)

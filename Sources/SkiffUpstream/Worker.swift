@@ -60,13 +60,22 @@ public final class Worker {
 
     /// The worker's batch for an access log destination (opened on first use); nil when it cannot
     /// be opened (the configuration was checked when loaded, so only a vanished directory).
+    /// The last destination asked for: most listeners log to one file, and comparing the same
+    /// path string is a pointer check where hashing it is not.
     public func accessLogBuffer(_ sink: AccessLogConfig.Sink) -> AccessLogBuffer? {
-        if let existing = accessLogBuffers[sink] { return existing }
+        if let last = lastAccessLogBuffer, last.sink.destination == sink { return last }
+        if let existing = accessLogBuffers[sink] {
+            lastAccessLogBuffer = existing
+            return existing
+        }
         guard let opened = try? AccessLogSinks.shared.sink(sink) else { return nil }
         let buffer = AccessLogBuffer(sink: opened, eventLoop: eventLoop)
         accessLogBuffers[sink] = buffer
+        lastAccessLogBuffer = buffer
         return buffer
     }
+
+    private var lastAccessLogBuffer: AccessLogBuffer?
 
     /// `node.id`, for the spans' `node_id` tag.
     public var nodeID = ""

@@ -38,6 +38,22 @@ struct HeaderTransformsTests {
         #expect(head.headers["host"].isEmpty)
     }
 
+    /// With tracing, the tracer's id (made when none came, or stamped with its decision) is the
+    /// one `x-request-id` sent: one header, never a second id.
+    @Test func theTracersRequestIDIsTheOneSent() {
+        var random = FastRandom(seed: 9)
+        let info = HeaderTransforms.DownstreamInfo(remoteIP: nil, useRemoteAddress: false, skipXFFAppend: false, generateRequestID: true)
+        let traced = "00000fff-0000-9000-8000-000000000000"
+        for incoming in [nil, "00000fff-0000-4000-8000-000000000000", traced] {
+            let headers = HTTPHeaders(incoming.map { [("X-Request-Id", $0)] } ?? [])
+            let head = HeaderTransforms.upstreamRequestHead(
+                HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: headers), path: "/",
+                action: ForwardAction(target: .single("c"), timeout: nil), mutations: [], downstream: info, requestID: traced, random: &random
+            )
+            #expect(head.headers["x-request-id"] == [traced], "incoming \(incoming ?? "none")")
+        }
+    }
+
     @Test func xffIsUntouchedWithoutUseRemoteAddress() {
         var random = FastRandom(seed: 9)
         let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders([("x-request-id", "keep-me")]))

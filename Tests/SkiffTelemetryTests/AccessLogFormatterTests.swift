@@ -6,7 +6,7 @@ import Testing
 
 struct AccessLogFormatterTests {
     func record() -> AccessLogRecord {
-        var r = AccessLogRecord()
+        let r = AccessLogRecord()
         r.startTimeNanos = 1_700_000_000_123_456_789  // 2023-11-14T22:13:20.123456789Z
         r.method = "GET"
         r.path = "/api/users?id=7"
@@ -33,7 +33,7 @@ struct AccessLogFormatterTests {
     }
 
     @Test func numbersAndMissingValuesWrittenDirectly() throws {
-        var r = record()
+        let r = record()
         r.responseCode = 0
         r.durationNanos = nil
         r.bytesSent = 1_234_567_890
@@ -46,8 +46,35 @@ struct AccessLogFormatterTests {
         #expect(line == "[2023-11-14T22:13:20.123Z] \"GET /api/users?id=7 HTTP/1.1\" 200 - 10 15 4 3 \"-\" \"curl/8.0\" \"abc\" \"example.com\" \"127.0.0.1:8080\"\n")
     }
 
+    /// A line longer than the window a line is formatted in, in place, is still written whole
+    /// (the slow way), and the lines around it are unaffected.
+    @Test func aLineLongerThanTheFormattingWindowIsWrittenWhole() throws {
+        let r = record()
+        let long = String(repeating: "a", count: AccessLogFormatter.lineWindow + 100)
+        r.requestHeaders.add(name: "x-long", value: long)
+        let parsed = AccessLogFormat.text(try AccessLogFormatParser.parse("%REQ(:METHOD)% %REQ(X-LONG)% %RESPONSE_CODE%\n"))
+        var buffer = ByteBuffer()
+        AccessLogFormatter.write(parsed, record(), into: &buffer)
+        AccessLogFormatter.write(parsed, r, into: &buffer)
+        AccessLogFormatter.write(parsed, record(), into: &buffer)
+        let text = buffer.readString(length: buffer.readableBytes) ?? ""
+        #expect(text == "GET - 200\nGET \(long) 200\nGET - 200\n")
+    }
+
+    @Test func specialRequestHeaderNamesAndOrdinaryOnes() throws {
+        let r = record()
+        r.requestHeaders.add(name: "Host", value: "from-header")
+        r.requestHeaders.add(name: ":odd", value: "pseudo-like")
+        #expect(try render("%REQ(HOST)% %REQ(:AUTHORITY)% %REQ(:SCHEME)% %REQ(:ODD)% %REQ(X-REQUEST-ID)%", r)
+            == "example.com example.com http pseudo-like abc")
+        r.authority = ""
+        #expect(try render("%REQ(HOST)% %REQ(:AUTHORITY)%", r) == "from-header -")
+        r.requestHeaders.add(name: "x-envoy-original-path", value: "/sent")
+        #expect(try render("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%", r) == "/sent")
+    }
+
     @Test func headersWithAlternativesAndTruncation() throws {
-        var r = record()
+        let r = record()
         r.originalPath = "/before/rewrite"
         #expect(try render("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %REQ(USER-AGENT):4% %REQ(X-MISSING)% %RESP(:STATUS)%", r)
             == "/before/rewrite curl - 200")
@@ -62,7 +89,7 @@ struct AccessLogFormatterTests {
     }
 
     @Test func responseFlagsJoinWithCommasAndDashWhenNone() throws {
-        var r = record()
+        let r = record()
         #expect(try render("%RESPONSE_FLAGS%", r) == "-")
         r.responseFlags = [.upstreamConnectionFailure, .upstreamOverflow]
         #expect(try render("%RESPONSE_FLAGS%", r) == "UF,UO")
@@ -93,7 +120,7 @@ struct AccessLogFormatterTests {
     }
 
     @Test func filters() {
-        var r = record()
+        let r = record()
         #expect(AccessLogFilter.statusCode(.greaterOrEqual, 500).admits(r) == false)
         r.responseCode = 503
         #expect(AccessLogFilter.statusCode(.greaterOrEqual, 500).admits(r))

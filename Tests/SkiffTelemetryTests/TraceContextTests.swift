@@ -1,5 +1,5 @@
 import SkiffCore
-import SkiffTelemetry
+@testable import SkiffTelemetry
 import Testing
 
 struct TraceContextTests {
@@ -65,5 +65,28 @@ struct TraceContextTests {
                 "Envoy never traces a request whose id is not a UUID")
         config.overallSampling = 0
         #expect(TraceSampling.decide(requestID: sampled.requestID, config: config, clientTraceID: false).reason == .notTraceable)
+    }
+
+    /// The id is read in place: uppercase hex counts (ids are not W3C-strict), anything else in
+    /// the first eight characters makes it an id without a decision.
+    @Test func requestIDsInEitherCaseAndMalformedOnes() {
+        var config = TracingConfig(provider: .openTelemetry(cluster: "c", authority: nil, serviceName: "s"))
+        config.randomSampling = 50
+        // 0x0000138A = 5002: not sampled at 50 %; 0x00000FFF = 4095: sampled.
+        #expect(TraceSampling.decide(requestID: "0000138A-0000-4000-8000-000000000000", config: config, clientTraceID: false).reason == .noTrace)
+        let upper = TraceSampling.decide(requestID: "00000FFF-0000-4000-8000-00000000ABCD", config: config, clientTraceID: false)
+        #expect(upper.reason == .sampling)
+        #expect(upper.requestID == "00000FFF-0000-9000-8000-00000000ABCD", "only the version nibble changes")
+        #expect(TraceSampling.decide(requestID: "0000 FFF-0000-4000-8000-000000000000", config: config, clientTraceID: false).reason == .noTrace)
+        #expect(TraceSampling.decide(requestID: "00000FFF+0000-4000-8000-000000000000", config: config, clientTraceID: false).reason == .noTrace)
+    }
+
+    @Test func hexDigitsRoundTrip() {
+        for value: UInt64 in [0, 1, 0xabcdef, 0x0123456789abcdef, .max] {
+            let text = Hex.string(value)
+            #expect(text.count == 16)
+            #expect(Hex.parseWhole(text) == value)
+        }
+        #expect(Hex.string(0x00f067aa0ba902b7) == "00f067aa0ba902b7")
     }
 }
