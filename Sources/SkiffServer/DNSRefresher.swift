@@ -17,6 +17,8 @@ struct DNSRefresher {
                         if Task.isCancelled { return }
                         if let endpoints = try? await EndpointResolver.resolve(cluster) {
                             await server.updateResolved(cluster: cluster.name, endpoints: endpoints)
+                        } else {
+                            server.countFailedResolution(cluster: cluster.name)
                         }
                     }
                 }

@@ -32,7 +32,7 @@ extension SkiffServer: AdminBackend {
             return state.managers
         }
         let processWide = ServerStats.samples(totalConnections: openConnections) + managers.samples()
-        return StatsMerger.merge(perWorker, extra: server + processWide + certificateExpirySamples() + (await controlPlaneSamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
+        return StatsMerger.merge(perWorker, extra: server + processWide + certificateExpirySamples() + (await controlPlaneSamples()) + (await clusterDiscoverySamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
     }
 
     public func clustersText() async -> String {

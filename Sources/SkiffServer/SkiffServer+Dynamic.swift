@@ -41,6 +41,7 @@ extension SkiffServer: XDSConfigSink {
         }
         if changes.initialized {
             state.withLock { $0.initialized = true }
+            markInitialized()
             options.logger.info("initial configuration from the control plane is in")
         }
         return failures
@@ -73,6 +74,10 @@ extension SkiffServer: XDSConfigSink {
                 if state.clusterConfigs[cluster.name] == nil { state.managers.clusterAdded += 1 }
                 state.clusterConfigs[cluster.name] = cluster
                 let addresses = Set((installed[cluster.name] ?? []).map(\.address))
+                if cluster.discovery == .strictDNS || cluster.discovery == .logicalDNS {
+                    let previous = Set((state.resolved[cluster.name] ?? []).map(\.address))
+                    state.dnsUpdates[cluster.name, default: DNSUpdateCounts()].resolved(changed: previous != addresses)
+                }
                 if state.resolved[cluster.name].map({ Set($0.map(\.address)) != addresses }) ?? !addresses.isEmpty {
                     state.membershipChanges[cluster.name, default: 0] += 1
                 }

@@ -70,6 +70,11 @@ public final class SkiffServer: Sendable {
         var membershipChanges: [String: Int64] = [:]
         /// `listener_manager.*` and `cluster_manager.*` counters.
         var managers = ManagerCounters()
+        /// `cluster.<name>.update_*` of DNS clusters: every resolution, and whether it changed hosts.
+        var dnsUpdates: [String: DNSUpdateCounts] = [:]
+        /// `server.initialization_time_ms`: from start until serving (with a control plane, until
+        /// its first configuration is applied).
+        var initializationMillis: Int64?
     }
 
     private init(
@@ -127,6 +132,7 @@ public final class SkiffServer: Sendable {
             throw error
         }
         server.state.withLock { $0.live = true }
+        server.markInitialized()
         if options.trimStartupMemory {
             StartupMemoryTrim.run()
         }
@@ -256,6 +262,7 @@ public final class SkiffServer: Sendable {
 
     func updateResolved(cluster: String, endpoints: [ResolvedEndpoint]) async {
         let health = state.withLock { state -> [SocketAddress: HostHealth]? in
+            state.dnsUpdates[cluster, default: DNSUpdateCounts()].resolved(changed: state.resolved[cluster] != endpoints)
             if state.resolved[cluster] == endpoints { return nil }
             if Set((state.resolved[cluster] ?? []).map(\.address)) != Set(endpoints.map(\.address)) {
                 state.membershipChanges[cluster, default: 0] += 1
@@ -289,6 +296,20 @@ public final class SkiffServer: Sendable {
     }
 
     var uptimeSeconds: Int { Int(wallClockSeconds() - startedAt) }
+
+    /// Records `server.initialization_time_ms` once, when the server first counts as initialized.
+    func markInitialized() {
+        let millis = Int64((wallClockSeconds() - startedAt) * 1000)
+        state.withLock { state in
+            if state.initialized, state.initializationMillis == nil { state.initializationMillis = millis }
+        }
+    }
+
+    /// A DNS refresh that failed: the hosts stay as they were (Envoy 1.40 counts it a successful
+    /// update with no rebuild, measured).
+    func countFailedResolution(cluster: String) {
+        state.withLock { $0.dnsUpdates[cluster, default: DNSUpdateCounts()].resolved(changed: false) }
+    }
     var isLiveNow: Bool { state.withLock { $0.live && $0.initialized && !$0.healthCheckFailed } }
 
     /// Envoy's server state names: LIVE, DRAINING, INITIALIZING.

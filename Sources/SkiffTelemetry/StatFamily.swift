@@ -18,6 +18,8 @@ public enum StatFamily: String, Sendable, CaseIterable {
     /// Control-plane families: filled by the ADS client, not by workers.
     case controlPlane = "control_plane"
     case clusterManager = "cluster_manager"
+    /// `thread_local_cluster_manager.<thread>.*`: each thread's copy of the clusters.
+    case threadLocalClusterManager = "thread_local_cluster_manager"
     case listenerManager = "listener_manager"
     /// `<stat_prefix>.http_local_rate_limit.*` (the prefix comes first in Envoy's names).
     case localRateLimit = "http_local_rate_limit"
@@ -39,7 +41,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return "envoy_tcp_prefix"
         case .localRateLimit: return "envoy_local_http_ratelimit_prefix"
         case .networkRBAC: return "envoy_rbac_prefix"
-        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing, .istio: return nil
+        case .server, .controlPlane, .clusterManager, .threadLocalClusterManager, .listenerManager, .filesystem, .tracing, .istio: return nil
         case .listenerHTTP, .listenerWorker: return nil  // two labels, both from Envoy's tag regexes
         }
     }
@@ -79,7 +81,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .tcp: return TCPStat.counters
         case .localRateLimit: return LocalRateLimitStat.counters
         case .networkRBAC: return RBACStat.counters
-        case .server, .controlPlane, .clusterManager, .listenerManager, .filesystem, .tracing, .istio: return []
+        case .server, .controlPlane, .clusterManager, .threadLocalClusterManager, .listenerManager, .filesystem, .tracing, .istio: return []
         }
     }
 
@@ -100,7 +102,7 @@ public enum StatFamily: String, Sendable, CaseIterable {
         case .listener: return ListenerStat.gauges
         case .listenerWorker: return ["downstream_cx_active"]
         case .tcp: return TCPStat.gauges
-        case .server, .controlPlane, .clusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing, .istio, .listenerHTTP:
+        case .server, .controlPlane, .clusterManager, .threadLocalClusterManager, .listenerManager, .localRateLimit, .networkRBAC, .filesystem, .tracing, .istio, .listenerHTTP:
             return []
         }
     }
@@ -159,8 +161,29 @@ public enum ClusterStat {
         "outlier_detection.ejections_enforced_consecutive_local_origin_failure",
         "outlier_detection.ejections_detected_consecutive_local_origin_failure",
         "upstream_cx_http2_total",
-    ] + SSLStat.names
-    static let gauges = ["upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active"]
+    ] + SSLStat.names + [
+        // Listed at zero as Envoy lists them, for what Skiff does not have: subset and
+        // zone-aware load balancing, HTTP/3 and 0-RTT, internal redirects, runtime maintenance
+        // mode, preconnecting, EDS endpoint leases and caching, a cluster's connection and
+        // stream duration limits, rate-limited retry back-off. Each is a configuration error in
+        // Skiff (or has no configuration), so zero is the true value.
+        "lb_subsets_created", "lb_subsets_fallback", "lb_subsets_fallback_panic", "lb_subsets_removed",
+        "lb_subsets_selected", "lb_zone_cluster_too_small", "lb_zone_no_capacity_left", "lb_zone_routing_all_directly",
+        "lb_zone_routing_cross_zone", "lb_zone_routing_sampled", "lb_local_cluster_not_ok", "lb_recalculate_zone_structures",
+        "upstream_cx_connect_with_0_rtt", "upstream_rq_0rtt", "upstream_cx_http3_total", "upstream_http3_broken",
+        "upstream_internal_redirect_failed_total", "upstream_internal_redirect_succeeded_total",
+        "upstream_rq_maintenance_mode", "upstream_cx_preconnect_skipped", "assignment_stale",
+        "assignment_timeout_received", "assignment_use_cached", "upstream_cx_max_duration_reached",
+        "upstream_rq_max_duration_reached", "upstream_rq_retry_backoff_ratelimited",
+    ]
+    static let gauges = [
+        "upstream_cx_active", "upstream_rq_active", "upstream_rq_pending_active",
+        // At zero, as above: no subset load balancing; every request is routed at DEFAULT
+        // priority, so HIGH breakers never open; no `max_connection_pools`.
+        "lb_subsets_active", "circuit_breakers.high.cx_open", "circuit_breakers.high.cx_pool_open",
+        "circuit_breakers.high.rq_open", "circuit_breakers.high.rq_pending_open", "circuit_breakers.high.rq_retry_open",
+        "circuit_breakers.default.cx_pool_open",
+    ]
     static let histograms = ["upstream_cx_connect_ms", "upstream_cx_length_ms", "upstream_rq_time"]
 
     /// Time to establish a connection (TCP, and TLS when the cluster originates it).

@@ -580,6 +580,9 @@ public struct ADSStateMachine {
     }
 
     private mutating func record(_ type: XDSResourceType, name: String, version: String, resource: Google_Protobuf_Any, now: Double) {
+        if let previous = status[type]?.resources[name], previous.resource != resource {
+            status[type]?.modified += 1
+        }
         status[type]?.resources[name] = XDSResourceRecord(name: name, version: version, lastUpdated: now, resource: resource)
         status[type]?.perResourceSuccess[name, default: 0] += 1
     }

@@ -39,6 +39,9 @@ public struct XDSTypeStatus: Sendable {
     /// Per resource name: accepted and rejected updates (EDS and RDS stats are per resource).
     public var perResourceSuccess: [String: Int64] = [:]
     public var perResourceRejected: [String: Int64] = [:]
+    /// Accepted updates of a resource already held, with different contents (Envoy's
+    /// `cluster_manager.cluster_modified` for clusters; an identical re-send is not counted).
+    public var modified: Int64 = 0
 
     public init() {}
 }

@@ -295,6 +295,19 @@ struct XDSTests {
         #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_in_place_updated") == 2)
         #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_removed") == 1)
         #expect(try await XDSTestsStat.value(proxy, "listener_manager.listener_create_success") == 6)
+
+        // Clusters: an identical re-send modifies nothing; a changed cluster is one modification.
+        try await cp.push(.cluster, version: "v2", [
+            XDSResources.staticCluster("blue", ports: [blue.port]), XDSResources.staticCluster("green", ports: [green.port]),
+        ])
+        try await cp.waitForRequest(.cluster) { ($0["version_info"] as? String) == "v2" }
+        #expect(try await XDSTestsStat.value(proxy, "cluster_manager.cluster_modified") == 0)
+        try await cp.push(.cluster, version: "v3", [
+            XDSResources.staticCluster("blue", ports: [green.port]), XDSResources.staticCluster("green", ports: [green.port]),
+        ])
+        try await cp.waitForRequest(.cluster) { ($0["version_info"] as? String) == "v3" }
+        #expect(try await XDSTestsStat.value(proxy, "cluster_manager.cluster_modified") == 1)
+        #expect(try await XDSTestsStat.value(proxy, "cluster_manager.cluster_added") == 3)
     }
 
     @Test func readyWaitsForTheFirstClustersAndListeners() async throws {
