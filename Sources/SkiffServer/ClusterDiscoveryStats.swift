@@ -89,14 +89,8 @@ extension SkiffServer {
 
     /// One value, recorded when the server first counted as initialized (none before).
     func initializationSample(_ millis: Int64?) -> StatSample {
-        let bounds = snapshot.stats.buckets(for: "server.initialization_time_ms")
-        var counts = [UInt64](repeating: 0, count: bounds.count + 1)
-        var value = HistogramValue(bounds: bounds, counts: counts, sum: 0, count: 0, min: 0, max: 0)
-        if let millis {
-            let bucket = bounds.firstIndex { Double(millis) <= $0 } ?? bounds.count
-            counts[bucket] = 1
-            value = HistogramValue(bounds: bounds, counts: counts, sum: Double(millis), count: 1, min: Double(millis), max: Double(millis))
-        }
+        var value = HistogramValue(bounds: snapshot.stats.buckets(for: "server.initialization_time_ms"))
+        if let millis { value.record(UInt64(max(0, millis))) }
         var sample = StatSample(family: .server, scope: "", suffix: "initialization_time_ms", kind: .histogram, value: 0)
         sample.histogram = value
         return sample

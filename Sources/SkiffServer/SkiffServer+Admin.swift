@@ -31,7 +31,8 @@ extension SkiffServer: AdminBackend {
             state.managers.pruneDrains(now: now)
             return state.managers
         }
-        let processWide = ServerStats.samples(totalConnections: openConnections) + managers.samples()
+        let adminStats = state.withLock { $0.admin?.stats.samples() } ?? []
+        let processWide = ServerStats.samples(totalConnections: openConnections) + managers.samples() + adminStats
         return StatsMerger.merge(perWorker, extra: server + processWide + certificateExpirySamples() + (await controlPlaneSamples()) + (await clusterDiscoverySamples()) + circuitBreakerSamples() + accessLogs + tracingSamples())
     }
 

@@ -124,7 +124,11 @@ public final class SkiffServer: Sendable {
             try await server.installClusters()
             try await server.bindListeners()
             if let admin = snapshot.admin {
-                let adminServer = try await AdminServer.bind(host: admin.host, port: admin.port, group: group, backend: server)
+                let statsConfig = snapshot.stats
+                let adminServer = try await AdminServer.bind(
+                    host: admin.host, port: admin.port, group: group, backend: server,
+                    stats: AdminStats(buckets: { statsConfig.buckets(for: $0) })
+                )
                 server.state.withLock { $0.admin = adminServer }
             }
         } catch {

@@ -59,6 +59,23 @@ public struct HistogramValue: Sendable, Equatable {
         self.max = max
     }
 
+    /// No values yet.
+    public init(bounds: [Double]) {
+        self.init(bounds: bounds, counts: Array(repeating: 0, count: bounds.count + 1), sum: 0, count: 0, min: 0, max: 0)
+    }
+
+    /// Records one value (off the data path: the admin port's own stats, one-off process stats;
+    /// workers record into their `HistogramCells`).
+    public mutating func record(_ value: UInt64) {
+        let asDouble = Double(value)
+        let bucket = bounds.firstIndex { asDouble <= $0 } ?? bounds.count
+        counts[bucket] &+= 1
+        sum += asDouble
+        min = count == 0 ? asDouble : Swift.min(min, asDouble)
+        max = count == 0 ? asDouble : Swift.max(max, asDouble)
+        count &+= 1
+    }
+
     /// Adds another worker's values (same bounds: both come from the same configuration).
     mutating func merge(_ other: HistogramValue) {
         guard other.count > 0 else { return }
