@@ -26,8 +26,9 @@ struct DNSUpdateCounts {
 extension SkiffServer {
     func clusterDiscoverySamples() async -> [StatSample] {
         let (ads, dnsUpdates, initializationMillis, resolved) = state.withLock { ($0.ads, $0.dnsUpdates, $0.initializationMillis, $0.resolved) }
-        let clusterStatus = await ads?.status[.cluster]
-        let edsStatus = await ads?.status[.endpoint]
+        let status = await ads?.status  // one hop to the ADS client, not one per type
+        let clusterStatus = status?[.cluster]
+        let edsStatus = status?[.endpoint]
         let staticNames = Set(snapshot.clusters.map(\.name))
         let clusters = currentClusters
         var out: [StatSample] = []

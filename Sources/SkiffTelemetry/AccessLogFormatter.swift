@@ -80,13 +80,7 @@ public enum AccessLogFormatter {
 
     /// `%START_TIME%` in Envoy's default form (`2026-11-22T17:00:00.123Z`).
     static func writeDefaultTime(_ nanos: Int64, into out: inout LineCursor) {
-        let second = nanos / 1_000_000_000
-        let cache = TimeCache.current
-        if cache.second != second {
-            cache.second = second
-            cache.prefix = formatTime(nanos, "%Y-%m-%dT%H:%M:%S.")
-        }
-        out.append(cache.prefix)
+        out.append(TimeCache.secondPrefix(nanos))
         let millis = Int(nanos % 1_000_000_000) / 1_000_000
         out.append(byte: UInt8(ascii: "0") + UInt8(millis / 100))
         out.append(byte: UInt8(ascii: "0") + UInt8(millis / 10 % 10))
@@ -184,15 +178,9 @@ public enum AccessLogFormatter {
     /// Envoy's default `%START_TIME%` (`2024-01-01T00:00:00.000Z`): the part up to the second is
     /// formatted once per second per thread, the milliseconds appended.
     static func defaultTime(_ nanos: Int64) -> String {
-        let second = nanos / 1_000_000_000
-        let cache = TimeCache.current
-        if cache.second != second {
-            cache.second = second
-            cache.prefix = formatTime(nanos, "%Y-%m-%dT%H:%M:%S.")
-        }
         let millis = Int(nanos % 1_000_000_000) / 1_000_000
         let digits = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : String(millis)
-        return cache.prefix + digits + "Z"
+        return TimeCache.secondPrefix(nanos) + digits + "Z"
     }
 
     /// Per-thread: access log lines are made on the workers' event loops.
@@ -205,6 +193,17 @@ public enum AccessLogFormatter {
             let cache = TimeCache()
             key.currentValue = cache
             return cache
+        }
+
+        /// `2024-01-01T00:00:00.` for the second `nanos` falls in, formatted once per second.
+        static func secondPrefix(_ nanos: Int64) -> String {
+            let second = nanos / 1_000_000_000
+            let cache = current
+            if cache.second != second {
+                cache.second = second
+                cache.prefix = formatTime(nanos, "%Y-%m-%dT%H:%M:%S.")
+            }
+            return cache.prefix
         }
     }
 
